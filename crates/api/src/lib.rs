@@ -1,0 +1,86 @@
+//! The HTTP API on `:4040`: health, self-telemetry, and the native query API.
+//!
+//! Errors of every crate are mapped to HTTP status codes here, once ([`ApiError`]).
+//! Later this router also carries the compatible APIs (Prometheus, Tempo, Loki,
+//! Pyroscope) and the UI.
+
+mod error;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use vispyr_query::QueryEngine;
+
+pub use error::ApiError;
+
+/// Shared state of the API.
+pub struct ApiState {
+    pub query: QueryEngine,
+    /// False until start-up has finished (WAL replayed, listeners bound).
+    pub ready: AtomicBool,
+}
+
+impl ApiState {
+    pub fn new(query: QueryEngine) -> Arc<ApiState> {
+        Arc::new(ApiState {
+            query,
+            ready: AtomicBool::new(false),
+        })
+    }
+}
+
+/// The router of the `:4040` HTTP server.
+pub fn app(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/ready", get(ready))
+        .route("/health", get(health))
+        .route("/metrics", get(self_metrics))
+        .route("/api/v1/sql", post(sql))
+        .with_state(state)
+}
+
+async fn ready(State(state): State<Arc<ApiState>>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    }
+}
+
+async fn health() -> &'static str {
+    "ok\n"
+}
+
+async fn self_metrics() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        vispyr_common::telemetry::render(),
+    )
+        .into_response()
+}
+
+/// Body of `POST /api/v1/sql`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlRequest {
+    /// The statement; only queries are allowed.
+    pub sql: String,
+}
+
+async fn sql(
+    State(state): State<Arc<ApiState>>,
+    body: Result<Json<SqlRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let result = state.query.sql(&request.sql).await?;
+    Ok(Json(result).into_response())
+}

@@ -1,0 +1,568 @@
+//! OTLP metrics → rows of the `metric_points` table, named and labelled as Prometheus
+//! would name them (see [`crate::prometheus`]).
+//!
+//! One OTLP data point can become several rows:
+//!
+//! | OTLP                   | rows (`metric_type`)                                              |
+//! |------------------------|-------------------------------------------------------------------|
+//! | gauge                  | `name` (`gauge`)                                                  |
+//! | monotonic sum          | `name_total` (`counter`)                                          |
+//! | non-monotonic sum      | `name` (`gauge`)                                                  |
+//! | histogram              | `name_bucket{le}` per bound and `+Inf`, `name_sum`, `name_count` (`histogram`) |
+//! | exponential histogram  | converted to cumulative `name_bucket{le}` rows at the exact bucket boundaries (`base^(index+1)`, the zero bucket at its threshold), plus `name_sum`, `name_count` (`histogram`) |
+//! | summary                | `name{quantile}` per quantile, `name_sum`, `name_count` (`summary`) |
+//!
+//! Resource attributes become labels of a `target_info` row per resource (value 1);
+//! data points carry `job` (`service.namespace/service.name`) and `instance`
+//! (`service.instance.id`). A point flagged "no recorded value" is stored as the
+//! Prometheus staleness marker NaN. Delta temporality is stored as sent.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Float64Builder, MapBuilder, StringBuilder, TimestampNanosecondBuilder,
+};
+use arrow::record_batch::RecordBatch;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::{
+    ExponentialHistogramDataPoint, HistogramDataPoint, NumberDataPoint, metric::Data,
+    number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+
+use crate::attributes::write_any_value;
+use crate::prometheus::{NameKind, format_float, label_name, metric_name};
+use crate::schema::{self, TIMEZONE};
+use crate::{Converted, Rejections, service_name_of};
+
+/// The bit pattern Prometheus uses to mark a series stale.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+/// OTLP `DataPointFlags.NO_RECORDED_VALUE`.
+const FLAG_NO_RECORDED_VALUE: u32 = 1;
+
+/// Builds `metric_points` rows.
+struct PointRows {
+    timestamp: TimestampNanosecondBuilder,
+    metric_name: StringBuilder,
+    labels: MapBuilder<StringBuilder, StringBuilder>,
+    value: Float64Builder,
+    metric_type: StringBuilder,
+    unit: StringBuilder,
+    service_name: StringBuilder,
+    start_timestamp: TimestampNanosecondBuilder,
+    description: StringBuilder,
+}
+
+/// What every row of one OTLP metric shares.
+struct MetricContext<'a> {
+    service: &'a str,
+    metric_type: &'static str,
+    unit: &'a str,
+    description: &'a str,
+}
+
+impl PointRows {
+    fn new() -> PointRows {
+        PointRows {
+            timestamp: TimestampNanosecondBuilder::new().with_timezone(TIMEZONE),
+            metric_name: StringBuilder::new(),
+            labels: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
+            value: Float64Builder::new(),
+            metric_type: StringBuilder::new(),
+            unit: StringBuilder::new(),
+            service_name: StringBuilder::new(),
+            start_timestamp: TimestampNanosecondBuilder::new().with_timezone(TIMEZONE),
+            description: StringBuilder::new(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        context: &MetricContext<'_>,
+        name: &str,
+        labels: &[(String, String)],
+        extra_label: Option<(&str, &str)>,
+        time: i64,
+        start: Option<i64>,
+        value: f64,
+    ) {
+        self.timestamp.append_value(time);
+        self.metric_name.append_value(name);
+        for (key, label_value) in labels {
+            self.labels.keys().append_value(key);
+            self.labels.values().append_value(label_value);
+        }
+        if let Some((key, label_value)) = extra_label {
+            self.labels.keys().append_value(key);
+            self.labels.values().append_value(label_value);
+        }
+        // Keys and values were appended in pairs, so this cannot fail.
+        let _ = self.labels.append(true);
+        self.value.append_value(value);
+        self.metric_type.append_value(context.metric_type);
+        optional(&mut self.unit, context.unit);
+        self.service_name.append_value(context.service);
+        self.start_timestamp.append_option(start);
+        optional(&mut self.description, context.description);
+    }
+
+    fn finish(mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.timestamp.finish()),
+            Arc::new(self.metric_name.finish()),
+            Arc::new(self.labels.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.metric_type.finish()),
+            Arc::new(self.unit.finish()),
+            Arc::new(self.service_name.finish()),
+            Arc::new(self.start_timestamp.finish()),
+            Arc::new(self.description.finish()),
+        ];
+        RecordBatch::try_new(schema::metric_points_schema(), columns)
+            .expect("metric columns match the metric_points schema")
+    }
+}
+
+fn optional(builder: &mut StringBuilder, text: &str) {
+    if text.is_empty() {
+        builder.append_null();
+    } else {
+        builder.append_value(text);
+    }
+}
+
+fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(Value::StringValue(text)) if !text.is_empty() => Some(text.as_str()),
+            _ => None,
+        }
+    })
+}
+
+const IDENTIFYING_RESOURCE_KEYS: [&str; 3] =
+    ["service.name", "service.namespace", "service.instance.id"];
+
+/// `job` and `instance` labels of a resource.
+fn resource_labels(resource: Option<&Resource>) -> Vec<(String, String)> {
+    let attributes = resource.map(|r| r.attributes.as_slice()).unwrap_or(&[]);
+    let mut labels = Vec::new();
+    if let Some(name) = string_attribute(attributes, "service.name") {
+        let job = match string_attribute(attributes, "service.namespace") {
+            Some(namespace) => format!("{namespace}/{name}"),
+            None => name.to_string(),
+        };
+        labels.push(("job".to_string(), job));
+    }
+    if let Some(instance) = string_attribute(attributes, "service.instance.id") {
+        labels.push(("instance".to_string(), instance.to_string()));
+    }
+    labels
+}
+
+/// Sanitized, sorted labels of a data point; keys that collide after sanitizing are
+/// joined with `;` in the order they were sent, as the compatibility spec says.
+fn point_labels(attributes: &[KeyValue], base: &[(String, String)]) -> Vec<(String, String)> {
+    let mut labels: Vec<(String, String)> = Vec::with_capacity(attributes.len() + base.len());
+    let mut text = String::new();
+    for attribute in attributes {
+        text.clear();
+        write_any_value(attribute.value.as_ref(), &mut text);
+        let name = label_name(&attribute.key);
+        match labels.iter_mut().find(|(key, _)| *key == name) {
+            Some((_, existing)) => {
+                existing.push(';');
+                existing.push_str(&text);
+            }
+            None => labels.push((name, text.clone())),
+        }
+    }
+    for (key, value) in base {
+        if !labels.iter().any(|(existing, _)| existing == key) {
+            labels.push((key.clone(), value.clone()));
+        }
+    }
+    labels.sort();
+    labels
+}
+
+fn timestamp_or(nanos: u64, fallback: i64) -> i64 {
+    if nanos == 0 {
+        return fallback;
+    }
+    i64::try_from(nanos).unwrap_or(i64::MAX)
+}
+
+fn start_of(nanos: u64) -> Option<i64> {
+    if nanos == 0 {
+        return None;
+    }
+    i64::try_from(nanos).ok()
+}
+
+fn stale_or(flags: u32, value: f64) -> f64 {
+    if flags & FLAG_NO_RECORDED_VALUE != 0 {
+        return f64::from_bits(STALE_NAN_BITS);
+    }
+    value
+}
+
+fn number_value(point: &NumberDataPoint) -> Option<f64> {
+    match point.value? {
+        number_data_point::Value::AsDouble(value) => Some(value),
+        number_data_point::Value::AsInt(value) => Some(value as f64),
+    }
+}
+
+/// Converts a metrics export request into `metric_points` rows; invalid data points
+/// are rejected. `received_at` stands in for a missing point time.
+pub fn convert_metrics(request: &ExportMetricsServiceRequest, received_at: i64) -> Converted {
+    let mut rows = PointRows::new();
+    let mut rejections = Rejections::default();
+    let mut accepted = 0u64;
+
+    for resource_metrics in &request.resource_metrics {
+        let resource = resource_metrics.resource.as_ref();
+        let service = service_name_of(resource);
+        let base_labels = resource_labels(resource);
+        let mut latest_time: Option<i64> = None;
+
+        for scope_metrics in &resource_metrics.scope_metrics {
+            for metric in &scope_metrics.metrics {
+                let Some(data) = &metric.data else {
+                    rejections.reject(|| format!("metric {:?} has no data", metric.name));
+                    continue;
+                };
+                let emit_context = |metric_type: &'static str| MetricContext {
+                    service: &service,
+                    metric_type,
+                    unit: &metric.unit,
+                    description: &metric.description,
+                };
+                match data {
+                    Data::Gauge(gauge) => {
+                        let name = metric_name(&metric.name, &metric.unit, NameKind::Gauge);
+                        let context = emit_context("gauge");
+                        for point in &gauge.data_points {
+                            let Some(value) = number_value(point) else {
+                                rejections.reject(|| {
+                                    format!("gauge {:?}: data point has no value", metric.name)
+                                });
+                                continue;
+                            };
+                            let time = timestamp_or(point.time_unix_nano, received_at);
+                            latest_time = latest_time.max(Some(time));
+                            let labels = point_labels(&point.attributes, &base_labels);
+                            rows.push(
+                                &context,
+                                &name,
+                                &labels,
+                                None,
+                                time,
+                                start_of(point.start_time_unix_nano),
+                                stale_or(point.flags, value),
+                            );
+                            accepted += 1;
+                        }
+                    }
+                    Data::Sum(sum) => {
+                        let (kind, metric_type) = if sum.is_monotonic {
+                            (NameKind::Counter, "counter")
+                        } else {
+                            (NameKind::Other, "gauge")
+                        };
+                        let name = metric_name(&metric.name, &metric.unit, kind);
+                        let context = emit_context(metric_type);
+                        for point in &sum.data_points {
+                            let Some(value) = number_value(point) else {
+                                rejections.reject(|| {
+                                    format!("sum {:?}: data point has no value", metric.name)
+                                });
+                                continue;
+                            };
+                            let time = timestamp_or(point.time_unix_nano, received_at);
+                            latest_time = latest_time.max(Some(time));
+                            let labels = point_labels(&point.attributes, &base_labels);
+                            rows.push(
+                                &context,
+                                &name,
+                                &labels,
+                                None,
+                                time,
+                                start_of(point.start_time_unix_nano),
+                                stale_or(point.flags, value),
+                            );
+                            accepted += 1;
+                        }
+                    }
+                    Data::Histogram(histogram) => {
+                        let name = metric_name(&metric.name, &metric.unit, NameKind::Other);
+                        let context = emit_context("histogram");
+                        for point in &histogram.data_points {
+                            if let Err(message) = validate_histogram(point) {
+                                rejections
+                                    .reject(|| format!("histogram {:?}: {message}", metric.name));
+                                continue;
+                            }
+                            let time = timestamp_or(point.time_unix_nano, received_at);
+                            latest_time = latest_time.max(Some(time));
+                            let labels = point_labels(&point.attributes, &base_labels);
+                            let start = start_of(point.start_time_unix_nano);
+                            let mut buckets = Vec::with_capacity(point.bucket_counts.len());
+                            let mut cumulative = 0u64;
+                            for (index, count) in point.bucket_counts.iter().enumerate() {
+                                cumulative = cumulative.saturating_add(*count);
+                                let bound = point
+                                    .explicit_bounds
+                                    .get(index)
+                                    .copied()
+                                    .unwrap_or(f64::INFINITY);
+                                buckets.push((bound, cumulative));
+                            }
+                            push_histogram(
+                                &mut rows,
+                                &context,
+                                &name,
+                                &labels,
+                                time,
+                                start,
+                                point.flags,
+                                &buckets,
+                                point.sum,
+                                point.count,
+                            );
+                            accepted += 1;
+                        }
+                    }
+                    Data::ExponentialHistogram(histogram) => {
+                        let name = metric_name(&metric.name, &metric.unit, NameKind::Other);
+                        let context = emit_context("histogram");
+                        for point in &histogram.data_points {
+                            if !(-10..=20).contains(&point.scale) {
+                                rejections.reject(|| {
+                                    format!(
+                                        "exponential histogram {:?}: scale {} is outside -10..=20",
+                                        metric.name, point.scale
+                                    )
+                                });
+                                continue;
+                            }
+                            let time = timestamp_or(point.time_unix_nano, received_at);
+                            latest_time = latest_time.max(Some(time));
+                            let labels = point_labels(&point.attributes, &base_labels);
+                            let start = start_of(point.start_time_unix_nano);
+                            let buckets = exponential_buckets(point);
+                            push_histogram(
+                                &mut rows,
+                                &context,
+                                &name,
+                                &labels,
+                                time,
+                                start,
+                                point.flags,
+                                &buckets,
+                                point.sum,
+                                point.count,
+                            );
+                            accepted += 1;
+                        }
+                    }
+                    Data::Summary(summary) => {
+                        let name = metric_name(&metric.name, &metric.unit, NameKind::Other);
+                        let context = emit_context("summary");
+                        for point in &summary.data_points {
+                            let time = timestamp_or(point.time_unix_nano, received_at);
+                            latest_time = latest_time.max(Some(time));
+                            let labels = point_labels(&point.attributes, &base_labels);
+                            let start = start_of(point.start_time_unix_nano);
+                            for quantile in &point.quantile_values {
+                                let q = format_float(quantile.quantile);
+                                rows.push(
+                                    &context,
+                                    &name,
+                                    &labels,
+                                    Some(("quantile", &q)),
+                                    time,
+                                    start,
+                                    stale_or(point.flags, quantile.value),
+                                );
+                            }
+                            rows.push(
+                                &context,
+                                &format!("{name}_sum"),
+                                &labels,
+                                None,
+                                time,
+                                start,
+                                stale_or(point.flags, point.sum),
+                            );
+                            rows.push(
+                                &context,
+                                &format!("{name}_count"),
+                                &labels,
+                                None,
+                                time,
+                                start,
+                                stale_or(point.flags, point.count as f64),
+                            );
+                            accepted += 1;
+                        }
+                    }
+                }
+            }
+        }
+
+        push_target_info(
+            &mut rows,
+            resource,
+            &service,
+            &base_labels,
+            latest_time.unwrap_or(received_at),
+        );
+    }
+
+    Converted {
+        batch: rows.finish(),
+        accepted,
+        rejected: rejections.count,
+        first_error: rejections.first,
+    }
+}
+
+fn validate_histogram(point: &HistogramDataPoint) -> Result<(), String> {
+    if !point.bucket_counts.is_empty()
+        && point.bucket_counts.len() != point.explicit_bounds.len() + 1
+    {
+        return Err(format!(
+            "{} bucket counts for {} explicit bounds (expected bounds + 1)",
+            point.bucket_counts.len(),
+            point.explicit_bounds.len()
+        ));
+    }
+    if point
+        .explicit_bounds
+        .windows(2)
+        .any(|pair| pair[0] >= pair[1])
+    {
+        return Err("explicit bounds are not strictly increasing".to_string());
+    }
+    Ok(())
+}
+
+/// Cumulative `(upper bound, count)` pairs of an exponential histogram, lowest first.
+fn exponential_buckets(point: &ExponentialHistogramDataPoint) -> Vec<(f64, u64)> {
+    let base = 2f64.powf(2f64.powi(-point.scale));
+    let mut buckets = Vec::new();
+    let mut cumulative = 0u64;
+    if let Some(negative) = &point.negative {
+        // Negative bucket `index` holds values in [-base^(index+1), -base^index); walk
+        // from the most negative (highest index) to the least.
+        for (position, count) in negative.bucket_counts.iter().enumerate().rev() {
+            cumulative = cumulative.saturating_add(*count);
+            let index = i64::from(negative.offset) + position as i64;
+            buckets.push((-base.powf(index as f64), cumulative));
+        }
+    }
+    cumulative = cumulative.saturating_add(point.zero_count);
+    buckets.push((point.zero_threshold.max(0.0), cumulative));
+    if let Some(positive) = &point.positive {
+        for (position, count) in positive.bucket_counts.iter().enumerate() {
+            cumulative = cumulative.saturating_add(*count);
+            let index = i64::from(positive.offset) + position as i64;
+            buckets.push((base.powf((index + 1) as f64), cumulative));
+        }
+    }
+    buckets
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_histogram(
+    rows: &mut PointRows,
+    context: &MetricContext<'_>,
+    name: &str,
+    labels: &[(String, String)],
+    time: i64,
+    start: Option<i64>,
+    flags: u32,
+    buckets: &[(f64, u64)],
+    sum: Option<f64>,
+    count: u64,
+) {
+    let bucket_name = format!("{name}_bucket");
+    for (bound, cumulative) in buckets {
+        if bound.is_infinite() {
+            continue;
+        }
+        let le = format_float(*bound);
+        rows.push(
+            context,
+            &bucket_name,
+            labels,
+            Some(("le", &le)),
+            time,
+            start,
+            stale_or(flags, *cumulative as f64),
+        );
+    }
+    rows.push(
+        context,
+        &bucket_name,
+        labels,
+        Some(("le", "+Inf")),
+        time,
+        start,
+        stale_or(flags, count as f64),
+    );
+    if let Some(sum) = sum {
+        rows.push(
+            context,
+            &format!("{name}_sum"),
+            labels,
+            None,
+            time,
+            start,
+            stale_or(flags, sum),
+        );
+    }
+    rows.push(
+        context,
+        &format!("{name}_count"),
+        labels,
+        None,
+        time,
+        start,
+        stale_or(flags, count as f64),
+    );
+}
+
+fn push_target_info(
+    rows: &mut PointRows,
+    resource: Option<&Resource>,
+    service: &str,
+    base_labels: &[(String, String)],
+    time: i64,
+) {
+    let Some(resource) = resource else {
+        return;
+    };
+    let descriptive: Vec<KeyValue> = resource
+        .attributes
+        .iter()
+        .filter(|kv| !IDENTIFYING_RESOURCE_KEYS.contains(&kv.key.as_str()))
+        .cloned()
+        .collect();
+    if descriptive.is_empty() {
+        return;
+    }
+    let labels = point_labels(&descriptive, base_labels);
+    let context = MetricContext {
+        service,
+        metric_type: "gauge",
+        unit: "",
+        description: "Target metadata",
+    };
+    rows.push(&context, "target_info", &labels, None, time, None, 1.0);
+}

@@ -1,0 +1,85 @@
+//! Protocol receivers: they decode and validate requests and hand them to an
+//! [`IngestHandler`]; they never touch storage.
+//!
+//! ```text
+//!  OTLP/gRPC :4317 ─┐
+//!                   ├─ decode (protobuf | JSON, gzip | zstd, size limits) ─▶ IngestHandler::export
+//!  OTLP/HTTP :4318 ─┘                                                        │
+//!                     ◀─ OTLP response (partial success) / error status ─────┘
+//! ```
+//!
+//! Errors follow the OTLP specification: malformed input is 400 / INVALID_ARGUMENT
+//! with a message that says what was wrong, an unsupported media type 415, a body
+//! over the limit 413, and a full server 429 / RESOURCE_EXHAUSTED with a retry hint.
+
+pub mod otlp;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use vispyr_common::Signal;
+
+/// A decoded OTLP export request of one signal.
+#[derive(Debug, Clone)]
+pub enum OtlpRequest {
+    Traces(ExportTraceServiceRequest),
+    Metrics(ExportMetricsServiceRequest),
+    Logs(ExportLogsServiceRequest),
+}
+
+impl OtlpRequest {
+    pub fn signal(&self) -> Signal {
+        match self {
+            OtlpRequest::Traces(_) => Signal::Traces,
+            OtlpRequest::Metrics(_) => Signal::Metrics,
+            OtlpRequest::Logs(_) => Signal::Logs,
+        }
+    }
+}
+
+/// One export handed to the handler.
+#[derive(Debug, Clone)]
+pub struct OtlpExport {
+    pub request: OtlpRequest,
+    /// The request as protobuf bytes when it arrived that way (saves re-encoding).
+    pub protobuf: Option<Bytes>,
+    /// Which receiver got it, for self-telemetry (`otlp_grpc`, `otlp_http`).
+    pub receiver: &'static str,
+}
+
+/// What the handler did with an export.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportOutcome {
+    /// Items rejected as invalid; the rest were stored.
+    pub rejected: u64,
+    /// Why, when some were rejected.
+    pub error_message: Option<String>,
+}
+
+/// Why the handler could not take an export. Invalid items are not errors: they are
+/// reported through [`ExportOutcome`] (OTLP partial success).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Over a memory or rate bound; the client should retry after `retry_after`.
+    #[error("{message}")]
+    Throttled {
+        message: String,
+        retry_after: Duration,
+    },
+    /// The server cannot take writes right now (shutting down, storage failing).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an unexpected failure.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Receives decoded exports; implemented by the pipeline, and by dummies in tests.
+#[async_trait]
+pub trait IngestHandler: Send + Sync + 'static {
+    async fn export(&self, export: OtlpExport) -> Result<ExportOutcome, IngestError>;
+}

@@ -1,0 +1,34 @@
+//! `vispyr`: the one binary. `vispyr serve` runs everything in one process with the
+//! embedded store; `vispyr sql` queries a running server.
+
+mod serve;
+mod sql;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vispyr",
+    version,
+    about = "Traces, metrics, logs and profiles in one binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: OTLP receivers, storage, query API.
+    Serve(serve::ServeArgs),
+    /// Run a SQL query against a server and print the result.
+    Sql(sql::SqlArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Sql(args) => sql::run(args),
+    }
+}

@@ -1,0 +1,179 @@
+//! `vispyr serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{error, info};
+use vispyr_api::ApiState;
+use vispyr_config::{Overrides, RawConfig, defaults};
+use vispyr_pipeline::OtlpPipeline;
+use vispyr_query::QueryEngine;
+use vispyr_receivers::IngestHandler;
+use vispyr_storage::{Storage, otlp_decoder};
+
+/// Flags of `vispyr serve`; each also reads `VISPYR_<NAME>` and has a config key.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Config file; when not given, `vispyr.yaml` is read if it exists.
+    #[arg(long, env = "VISPYR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory for the WAL, catalog and segments [default: ./vispyr-data].
+    #[arg(long, env = "VISPYR_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// HTTP address of the UI, APIs and Pyroscope ingest [default: 0.0.0.0:4040].
+    #[arg(long, env = "VISPYR_HTTP_ADDR")]
+    http_addr: Option<String>,
+    /// OTLP/gRPC address [default: 0.0.0.0:4317].
+    #[arg(long, env = "VISPYR_OTLP_GRPC_ADDR")]
+    otlp_grpc_addr: Option<String>,
+    /// OTLP/HTTP address [default: 0.0.0.0:4318].
+    #[arg(long, env = "VISPYR_OTLP_HTTP_ADDR")]
+    otlp_http_addr: Option<String>,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let (path, required) = match &args.config {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from(defaults::CONFIG_FILE), false),
+    };
+    let overrides = Overrides {
+        data_dir: args.data_dir,
+        http_addr: args.http_addr,
+        otlp_grpc_addr: args.otlp_grpc_addr,
+        otlp_http_addr: args.otlp_http_addr,
+    };
+    let config = RawConfig::load(&path, required)?.build_and_validate(&overrides)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vispyr")
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("failed to bind the {name} address {addr}"))?;
+    info!(listener = name, address = %listener.local_addr()?, "listening");
+    Ok(listener)
+}
+
+async fn serve(config: vispyr_config::Config) -> anyhow::Result<()> {
+    info!(data_dir = %config.data_dir.display(), "starting vispyr");
+    let storage = Storage::open(&config, otlp_decoder)
+        .await
+        .context("failed to open the storage engine")?;
+    let query = QueryEngine::new(
+        storage.clone(),
+        config.query.sql_row_limit,
+        config.query.timeout,
+    )?;
+    let api_state = ApiState::new(query);
+    let handler: Arc<dyn IngestHandler> = Arc::new(OtlpPipeline::new(storage.clone()));
+
+    let http_listener = bind("http", config.http_addr).await?;
+    let otlp_http_listener = bind("otlp_http", config.otlp_http_addr).await?;
+    let otlp_grpc_listener = bind("otlp_grpc", config.otlp_grpc_addr).await?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut receiver: watch::Receiver<bool>| async move {
+        let _ = receiver.wait_for(|stop| *stop).await;
+    };
+
+    let api_router = vispyr_api::app(Arc::clone(&api_state));
+    let api_server = tokio::spawn(
+        axum::serve(http_listener, api_router)
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+    );
+    let otlp_router =
+        vispyr_receivers::otlp::http::router(Arc::clone(&handler), config.limits.max_request_body);
+    let otlp_http_server = tokio::spawn(
+        axum::serve(otlp_http_listener, otlp_router)
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+    );
+    let (traces, metrics, logs) = vispyr_receivers::otlp::grpc::services(
+        Arc::clone(&handler),
+        config.limits.max_request_body,
+    );
+    let grpc_server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(traces)
+            .add_service(metrics)
+            .add_service(logs)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(otlp_grpc_listener),
+                stopped(stop_rx.clone()),
+            ),
+    );
+    api_state.ready.store(true, Ordering::Release);
+    info!("vispyr is ready");
+
+    shutdown_signal().await;
+    info!("shutting down: draining requests and flushing the memtable");
+    api_state.ready.store(false, Ordering::Release);
+    let _ = stop_tx.send(true);
+    for (name, result) in [
+        (
+            "http",
+            api_server.await.map(|r| r.map_err(anyhow::Error::from)),
+        ),
+        (
+            "otlp_http",
+            otlp_http_server
+                .await
+                .map(|r| r.map_err(anyhow::Error::from)),
+        ),
+        (
+            "otlp_grpc",
+            grpc_server.await.map(|r| r.map_err(anyhow::Error::from)),
+        ),
+    ] {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => error!(server = name, %error, "server stopped with an error"),
+            Err(error) => error!(server = name, %error, "server task failed"),
+        }
+    }
+    storage.shutdown().await.context("final flush failed")?;
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    error!(%error, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
