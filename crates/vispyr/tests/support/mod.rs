@@ -1,0 +1,235 @@
+//! Test harness: starts the real `vispyr` binary on free ports with a temp data dir
+//! and talks to it over HTTP, as a user would.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port")
+}
+
+/// A running `vispyr serve`.
+pub struct Server {
+    pub data_dir: PathBuf,
+    pub http: String,
+    pub otlp_http: String,
+    pub otlp_grpc: String,
+    config: Option<PathBuf>,
+    child: Option<Child>,
+    log_path: PathBuf,
+}
+
+impl Server {
+    /// Starts a server with `config_yaml` (may be empty) in `data_dir`.
+    pub fn start_in(data_dir: &Path, config_yaml: &str) -> Server {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let config = if config_yaml.is_empty() {
+            None
+        } else {
+            let path = data_dir.with_extension("yaml");
+            std::fs::write(&path, config_yaml).unwrap();
+            Some(path)
+        };
+        let mut server = Server {
+            data_dir: data_dir.to_path_buf(),
+            http: String::new(),
+            otlp_http: String::new(),
+            otlp_grpc: String::new(),
+            config,
+            child: None,
+            log_path: data_dir.with_extension("log"),
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let http = format!("127.0.0.1:{}", free_port());
+        let otlp_http = format!("127.0.0.1:{}", free_port());
+        let otlp_grpc = format!("127.0.0.1:{}", free_port());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vispyr"));
+        command
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--http-addr", &http, "--otlp-http-addr", &otlp_http])
+            .args(["--otlp-grpc-addr", &otlp_grpc])
+            .env("RUST_LOG", "info")
+            .env_remove("VISPYR_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(log);
+        if let Some(config) = &self.config {
+            command.arg("--config").arg(config);
+        }
+        self.child = Some(command.spawn().expect("spawn vispyr"));
+        self.http = format!("http://{http}");
+        self.otlp_http = format!("http://{otlp_http}");
+        self.otlp_grpc = format!("http://{otlp_grpc}");
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = reqwest::blocking::Client::new();
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("vispyr exited during start-up ({status}); log:\n{}", self.log());
+            }
+            let ready = client
+                .get(format!("{}/ready", self.http))
+                .timeout(Duration::from_secs(1))
+                .send()
+                .is_ok_and(|response| response.status().is_success());
+            if ready {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("vispyr did not become ready; log:\n{}", self.log());
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGTERM and wait: the graceful path.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let status = child.wait().unwrap();
+            assert!(status.success(), "graceful stop failed ({status}); log:\n{}", self.log());
+        }
+    }
+
+    /// SIGKILL: the crash path.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on new ports with the same data dir and config.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill first");
+        self.launch();
+    }
+
+    /// Runs SQL through `/api/v1/sql` and returns the JSON response (panics on error).
+    pub fn sql(&self, query: &str) -> Value {
+        let (status, body) = self.sql_raw(query);
+        assert_eq!(status, 200, "{query}: {body}");
+        body
+    }
+
+    /// Runs SQL and returns the status and body.
+    pub fn sql_raw(&self, query: &str) -> (u16, Value) {
+        let response = reqwest::blocking::Client::new()
+            .post(format!("{}/api/v1/sql", self.http))
+            .json(&json!({ "sql": query }))
+            .send()
+            .expect("sql request");
+        let status = response.status().as_u16();
+        (status, response.json().expect("json body"))
+    }
+
+    /// The rows of a query.
+    pub fn rows(&self, query: &str) -> Vec<Vec<Value>> {
+        let body = self.sql(query);
+        serde_json::from_value(body["rows"].clone()).unwrap()
+    }
+
+    /// One value: the first column of the first row.
+    pub fn scalar(&self, query: &str) -> Value {
+        self.rows(query)
+            .first()
+            .and_then(|row| row.first().cloned())
+            .unwrap_or(Value::Null)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// What a client script printed: the ids it generated.
+#[derive(Debug, serde::Deserialize)]
+pub struct ClientSummary {
+    pub trace_id: String,
+    pub spans: std::collections::HashMap<String, String>,
+    pub service_name: String,
+}
+
+fn run_client(mut command: Command) -> ClientSummary {
+    let output = command.output().expect("run client script");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "client failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+        output.status
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("bad summary {stdout:?}: {e}"))
+}
+
+fn require(path: &Path) {
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash tests/e2e/install.sh` first (the README's test command does)",
+        path.display()
+    );
+}
+
+/// Runs the Node.js OpenTelemetry SDK client with `protocol` (`http/json` or `http/protobuf`).
+pub fn run_node(endpoint: &str, protocol: &str, service: &str) -> ClientSummary {
+    let dir = repo_root().join("tests/e2e/node");
+    require(&dir.join("node_modules"));
+    let mut command = Command::new("node");
+    command
+        .arg(dir.join("send.mjs"))
+        .env("OTLP_ENDPOINT", endpoint)
+        .env("OTLP_PROTOCOL", protocol)
+        .env("SERVICE_NAME", service);
+    run_client(command)
+}
+
+/// Runs the Python OpenTelemetry SDK client with `protocol` (`grpc` or `http/protobuf`).
+pub fn run_python(endpoint: &str, protocol: &str, service: &str) -> ClientSummary {
+    let dir = repo_root().join("tests/e2e/python");
+    let python = dir.join(".venv/bin/python");
+    require(&python);
+    let mut command = Command::new(python);
+    command
+        .arg(dir.join("send.py"))
+        .env("OTLP_ENDPOINT", endpoint)
+        .env("OTLP_PROTOCOL", protocol)
+        .env("SERVICE_NAME", service);
+    run_client(command)
+}
