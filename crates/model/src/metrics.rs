@@ -442,6 +442,9 @@ fn validate_histogram(point: &HistogramDataPoint) -> Result<(), String> {
             point.explicit_bounds.len()
         ));
     }
+    if point.explicit_bounds.iter().any(|bound| bound.is_nan()) {
+        return Err("explicit bounds contain NaN".to_string());
+    }
     if point
         .explicit_bounds
         .windows(2)
