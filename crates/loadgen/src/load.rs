@@ -1,0 +1,476 @@
+//! The `spans` subcommand: closed-loop OTLP/HTTP load from N connections.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use tokio::sync::watch;
+use tokio::time::sleep_until;
+
+use crate::generator::Generator;
+use crate::pool::{PooledBody, mix};
+
+/// Back-off after a throttled response without a usable `Retry-After`.
+const DEFAULT_THROTTLE_BACKOFF: Duration = Duration::from_millis(100);
+/// Back-off after a transport error (e.g. connection refused).
+const ERROR_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// How many error messages are printed before going quiet.
+const MAX_PRINTED_ERRORS: u64 = 5;
+
+/// Settings of one `spans` run.
+pub struct LoadConfig {
+    pub endpoint: String,
+    pub connections: usize,
+    pub duration: Duration,
+    pub batch: usize,
+    pub gzip: bool,
+    /// Target spans per second over all connections; 0 = unlimited.
+    pub rate: u64,
+    pub seed: u64,
+    pub pool: usize,
+    pub timeout: Duration,
+}
+
+#[derive(Default)]
+struct Counters {
+    spans_sent: AtomicU64,
+    spans_acked: AtomicU64,
+    spans_rejected: AtomicU64,
+    requests: AtomicU64,
+    throttled: AtomicU64,
+    errors: AtomicU64,
+    bytes_sent: AtomicU64,
+}
+
+/// Spreads requests evenly in time when a rate limit is set: every request
+/// reserves the next free slot of `interval` and sleeps until it. A slot in
+/// the past is moved to now, so a stall does not turn into a burst.
+struct Pacer {
+    start: Instant,
+    interval_ns: u64,
+    next_ns: AtomicU64,
+}
+
+impl Pacer {
+    fn reserve(&self) -> Instant {
+        let now = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let mut cur = self.next_ns.load(Relaxed);
+        loop {
+            let slot = cur.max(now);
+            match self.next_ns.compare_exchange_weak(
+                cur,
+                slot.saturating_add(self.interval_ns),
+                Relaxed,
+                Relaxed,
+            ) {
+                Ok(_) => return self.start + Duration::from_nanos(slot),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+}
+
+struct Shared {
+    url: String,
+    gzip: bool,
+    timeout: Duration,
+    pool: Vec<PooledBody>,
+    counters: Counters,
+    request_seq: AtomicU64,
+    seed: u64,
+    deadline: tokio::time::Instant,
+    pacer: Option<Pacer>,
+    stopping: AtomicBool,
+}
+
+/// Runs the load test and prints the JSON summary to stdout.
+pub async fn run(cfg: LoadConfig) -> Result<()> {
+    anyhow::ensure!(cfg.connections > 0, "--connections must be at least 1");
+    anyhow::ensure!(cfg.batch > 0, "--batch must be at least 1");
+    anyhow::ensure!(cfg.pool > 0, "--pool must be at least 1");
+    let url = traces_url(&cfg.endpoint);
+
+    let gen_started = Instant::now();
+    let mut generator = Generator::new(cfg.seed, now_unix_nanos());
+    let pool = (0..cfg.pool)
+        .map(|_| PooledBody::new(&mut generator, cfg.batch, cfg.gzip))
+        .collect::<Result<Vec<_>>>()?;
+    let pool_bytes: usize = pool.iter().map(|b| b.body(0).len()).sum();
+    eprintln!(
+        "vispyr-loadgen: {} pre-encoded bodies of {} spans ({} avg bytes{}) in {:.2}s; \
+         {} connections -> {url} for {:.1}s{}",
+        cfg.pool,
+        cfg.batch,
+        pool_bytes / cfg.pool,
+        if cfg.gzip { ", gzip" } else { "" },
+        gen_started.elapsed().as_secs_f64(),
+        cfg.connections,
+        cfg.duration.as_secs_f64(),
+        match cfg.rate {
+            0 => String::new(),
+            r => format!(", target {r} spans/s"),
+        }
+    );
+
+    let start = Instant::now();
+    let pacer = (cfg.rate > 0).then(|| Pacer {
+        start,
+        interval_ns: (cfg.batch as u128 * 1_000_000_000 / u128::from(cfg.rate))
+            .try_into()
+            .unwrap_or(u64::MAX),
+        next_ns: AtomicU64::new(0),
+    });
+    let shared = Arc::new(Shared {
+        url,
+        gzip: cfg.gzip,
+        timeout: cfg.timeout,
+        pool,
+        counters: Counters::default(),
+        request_seq: AtomicU64::new(0),
+        seed: cfg.seed,
+        deadline: tokio::time::Instant::from_std(start + cfg.duration),
+        pacer,
+        stopping: AtomicBool::new(false),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let ctrl_c = {
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("vispyr-loadgen: interrupted, finishing in-flight requests");
+                shared.stopping.store(true, Relaxed);
+                let _ = stop_tx.send(true);
+            }
+        })
+    };
+    let reporter = tokio::spawn(report_every_second(Arc::clone(&shared), start));
+
+    let workers: Vec<_> = (0..cfg.connections)
+        .map(|_| tokio::spawn(connection(Arc::clone(&shared), stop_rx.clone())))
+        .collect();
+    let mut latencies_us = Vec::new();
+    for worker in workers {
+        latencies_us.extend(worker.await.context("connection task panicked")??);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    reporter.abort();
+    ctrl_c.abort();
+
+    println!("{}", summary_json(&shared.counters, seconds, latencies_us));
+    Ok(())
+}
+
+/// `${endpoint}/v1/traces`, unless the endpoint already names that path.
+fn traces_url(endpoint: &str) -> String {
+    let base = endpoint.trim_end_matches('/');
+    if base.ends_with("/v1/traces") {
+        base.to_string()
+    } else {
+        format!("{base}/v1/traces")
+    }
+}
+
+fn now_unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// One keep-alive connection sending one request at a time until the
+/// deadline. Returns the latencies (µs) of acknowledged requests.
+async fn connection(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> Result<Vec<u64>> {
+    // A client per task, holding at most one idle connection: N tasks = N
+    // TCP connections, each reused for all of that task's requests.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(1)
+        .tcp_nodelay(true)
+        .timeout(shared.timeout)
+        .build()
+        .context("building HTTP client")?;
+    let c = &shared.counters;
+    let mut latencies = Vec::new();
+
+    while !shared.stopping.load(Relaxed) && tokio::time::Instant::now() < shared.deadline {
+        if let Some(pacer) = &shared.pacer {
+            let slot = tokio::time::Instant::from_std(pacer.reserve());
+            if slot >= shared.deadline {
+                break;
+            }
+            pause_until(slot, &mut stop).await;
+            if shared.stopping.load(Relaxed) {
+                break;
+            }
+        }
+
+        let seq = shared.request_seq.fetch_add(1, Relaxed);
+        let pooled = &shared.pool[(seq % shared.pool.len() as u64) as usize];
+        let body = pooled.body(mix(seq ^ shared.seed.rotate_left(32)));
+        let n = pooled.spans() as u64;
+        c.requests.fetch_add(1, Relaxed);
+        c.spans_sent.fetch_add(n, Relaxed);
+        c.bytes_sent.fetch_add(body.len() as u64, Relaxed);
+
+        let mut request = client
+            .post(&shared.url)
+            .header(CONTENT_TYPE, "application/x-protobuf");
+        if shared.gzip {
+            request = request.header(CONTENT_ENCODING, "gzip");
+        }
+        let sent_at = Instant::now();
+        let response = match request.body(body).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                record_error(c, &format!("request failed: {}", error_chain(&e)));
+                pause_until(backoff_deadline(ERROR_BACKOFF, &shared), &mut stop).await;
+                continue;
+            }
+        };
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        // Always drain the body so the connection can be reused.
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                record_error(c, &format!("reading response failed: {}", error_chain(&e)));
+                continue;
+            }
+        };
+        let elapsed = sent_at.elapsed();
+
+        if status.is_success() {
+            let rejected = rejected_spans(&body).min(n);
+            c.spans_acked.fetch_add(n - rejected, Relaxed);
+            c.spans_rejected.fetch_add(rejected, Relaxed);
+            latencies.push(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+        } else if status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::SERVICE_UNAVAILABLE
+        {
+            c.throttled.fetch_add(1, Relaxed);
+            let wait = retry_after.unwrap_or(DEFAULT_THROTTLE_BACKOFF);
+            pause_until(backoff_deadline(wait, &shared), &mut stop).await;
+        } else {
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            record_error(c, &format!("HTTP {status}: {text}"));
+        }
+    }
+    Ok(latencies)
+}
+
+/// `now + wait`, capped at the run's deadline.
+fn backoff_deadline(wait: Duration, shared: &Shared) -> tokio::time::Instant {
+    (tokio::time::Instant::now() + wait).min(shared.deadline)
+}
+
+/// Sleeps until `at`, or until Ctrl-C.
+async fn pause_until(at: tokio::time::Instant, stop: &mut watch::Receiver<bool>) {
+    if *stop.borrow() {
+        return;
+    }
+    tokio::select! {
+        () = sleep_until(at) => {}
+        _ = stop.changed() => {}
+    }
+}
+
+/// `Retry-After` in its delay-seconds form (the HTTP-date form is ignored).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs: f64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs).min(MAX_RETRY_AFTER))
+}
+
+/// `partial_success.rejected_spans` of an OTLP protobuf response, if any.
+fn rejected_spans(body: &[u8]) -> u64 {
+    if body.is_empty() {
+        return 0;
+    }
+    ExportTraceServiceResponse::decode(body)
+        .ok()
+        .and_then(|r| r.partial_success)
+        .map_or(0, |p| u64::try_from(p.rejected_spans).unwrap_or(0))
+}
+
+/// `e: cause: cause…`, since reqwest's own message omits the cause.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn record_error(c: &Counters, message: &str) {
+    let n = c.errors.fetch_add(1, Relaxed) + 1;
+    if n <= MAX_PRINTED_ERRORS {
+        eprintln!("vispyr-loadgen: error: {message}");
+        if n == MAX_PRINTED_ERRORS {
+            eprintln!("vispyr-loadgen: (further errors are only counted)");
+        }
+    }
+}
+
+async fn report_every_second(shared: Arc<Shared>, start: Instant) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await; // the first tick fires at once
+    let c = &shared.counters;
+    let (mut last_acked, mut last_requests, mut last_at) = (0u64, 0u64, start);
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        let acked = c.spans_acked.load(Relaxed);
+        let requests = c.requests.load(Relaxed);
+        let dt = now.duration_since(last_at).as_secs_f64().max(1e-9);
+        eprintln!(
+            "[{:>5.1}s] {:>10.0} spans/s acked  {:>7.0} req/s  total acked {}  throttled {}  errors {}",
+            now.duration_since(start).as_secs_f64(),
+            (acked - last_acked) as f64 / dt,
+            (requests - last_requests) as f64 / dt,
+            acked,
+            c.throttled.load(Relaxed),
+            c.errors.load(Relaxed),
+        );
+        (last_acked, last_requests, last_at) = (acked, requests, now);
+    }
+}
+
+/// Nearest-rank percentile in milliseconds of sorted microsecond samples.
+fn percentile_ms(sorted_us: &[u64], p: f64) -> Option<f64> {
+    if sorted_us.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted_us.len() as f64).ceil() as usize;
+    let idx = rank.clamp(1, sorted_us.len()) - 1;
+    Some(sorted_us[idx] as f64 / 1000.0)
+}
+
+/// One-line JSON, keys in a fixed order (`null` latencies when nothing was
+/// acknowledged).
+fn summary_json(c: &Counters, seconds: f64, mut latencies_us: Vec<u64>) -> String {
+    latencies_us.sort_unstable();
+    let requests = c.requests.load(Relaxed);
+    let acked = c.spans_acked.load(Relaxed);
+    let ms = |p| percentile_ms(&latencies_us, p).map_or("null".to_string(), |v| format!("{v:.3}"));
+    let avg_bytes = c
+        .bytes_sent
+        .load(Relaxed)
+        .checked_div(requests)
+        .unwrap_or(0);
+    format!(
+        "{{\"spans_sent\":{},\"spans_acked\":{},\"requests\":{},\"throttled\":{},\"errors\":{},\
+         \"seconds\":{:.3},\"spans_per_sec\":{:.1},\"avg_request_bytes\":{},\"p50_ms\":{},\
+         \"p99_ms\":{},\"spans_rejected\":{}}}",
+        c.spans_sent.load(Relaxed),
+        acked,
+        requests,
+        c.throttled.load(Relaxed),
+        c.errors.load(Relaxed),
+        seconds,
+        if seconds > 0.0 {
+            acked as f64 / seconds
+        } else {
+            0.0
+        },
+        avg_bytes,
+        ms(50.0),
+        ms(99.0),
+        c.spans_rejected.load(Relaxed),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
+
+    #[test]
+    fn url_building() {
+        assert_eq!(traces_url("http://h:4318"), "http://h:4318/v1/traces");
+        assert_eq!(traces_url("http://h:4318/"), "http://h:4318/v1/traces");
+        assert_eq!(
+            traces_url("http://h:4318/v1/traces"),
+            "http://h:4318/v1/traces"
+        );
+    }
+
+    #[test]
+    fn percentiles() {
+        let v: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
+        assert_eq!(percentile_ms(&v, 50.0), Some(50.0));
+        assert_eq!(percentile_ms(&v, 99.0), Some(99.0));
+        assert_eq!(percentile_ms(&[7000], 99.0), Some(7.0));
+        assert_eq!(percentile_ms(&[], 50.0), None);
+    }
+
+    #[test]
+    fn retry_after_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(RETRY_AFTER, "2".parse().expect("header"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().expect("header"),
+        );
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn partial_success_is_read() {
+        assert_eq!(rejected_spans(&[]), 0);
+        let resp = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: 3,
+                error_message: "too old".into(),
+            }),
+        };
+        assert_eq!(rejected_spans(&resp.encode_to_vec()), 3);
+        assert_eq!(rejected_spans(b"not protobuf {"), 0);
+    }
+
+    #[test]
+    fn summary_is_valid_json() {
+        let c = Counters::default();
+        c.requests.store(4, Relaxed);
+        c.spans_acked.store(2000, Relaxed);
+        c.bytes_sent.store(400, Relaxed);
+        let line = summary_json(&c, 2.0, vec![3000, 1000, 2000]);
+        let v: serde_json::Value = serde_json::from_str(&line).expect("valid json");
+        assert_eq!(v["spans_per_sec"], 1000.0);
+        assert_eq!(v["avg_request_bytes"], 100);
+        assert_eq!(v["p50_ms"], 2.0);
+        let empty = summary_json(&Counters::default(), 0.0, Vec::new());
+        let v: serde_json::Value = serde_json::from_str(&empty).expect("valid json");
+        assert!(v["p99_ms"].is_null());
+    }
+
+    #[test]
+    fn pacer_spaces_slots() {
+        let p = Pacer {
+            start: Instant::now(),
+            interval_ns: 1_000_000_000,
+            next_ns: AtomicU64::new(0),
+        };
+        let a = p.reserve();
+        let b = p.reserve();
+        let gap = b.duration_since(a);
+        assert!(gap >= Duration::from_millis(999) && gap <= Duration::from_millis(1001));
+    }
+}

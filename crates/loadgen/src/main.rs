@@ -1,0 +1,257 @@
+//! `vispyr-loadgen`: the load generator for Vispyr's ingest benchmarks.
+//!
+//! # What it measures
+//!
+//! `spans` drives an OTLP/HTTP traces endpoint (`POST ${endpoint}/v1/traces`,
+//! `Content-Type: application/x-protobuf`, optionally `Content-Encoding: gzip`)
+//! in a closed loop: each of `--connections` tasks owns one keep-alive
+//! connection and sends one `ExportTraceServiceRequest` of `--batch` spans at a
+//! time, for `--duration`, optionally paced to a total of `--rate` spans/s.
+//! It counts spans acknowledged (2xx, minus any OTLP `partial_success`
+//! rejections), requests throttled (429/503, after which it sleeps for
+//! `Retry-After` seconds, or 100 ms without one) and errors (other statuses,
+//! transport failures), prints the current rate to stderr every second and
+//! finishes with one JSON line on stdout:
+//!
+//! ```text
+//! {"spans_sent":..,"spans_acked":..,"requests":..,"throttled":..,"errors":..,"seconds":..,
+//!  "spans_per_sec":..,"avg_request_bytes":..,"p50_ms":..,"p99_ms":..,"spans_rejected":..}
+//! ```
+//!
+//! `spans_per_sec` is acknowledged spans over wall time (until the last
+//! in-flight request returns); `p50_ms`/`p99_ms` are latencies of
+//! acknowledged requests (`null` if there were none); `avg_request_bytes` is
+//! the body size on the wire (compressed when `--gzip`).
+//!
+//! The spans look like a 50-service microservice estate (see
+//! [`generator`]): traces of 1–8 spans with real parent/child links, about
+//! ten attributes per span, 2 % errors with `exception` events. Bodies are
+//! generated and encoded before the clock starts (`--pool` distinct batches),
+//! so generation never limits throughput. Without `--gzip` every request
+//! still gets fresh trace ids (the pooled bytes are copied and their trace ids
+//! patched in place); with `--gzip` the pre-compressed bodies are reused as-is
+//! and trace ids repeat every `--pool` requests (see [`pool`]).
+//!
+//! `spans-file` writes the same kind of spans to a file as length-prefixed
+//! (`u32` little-endian) `ExportTraceServiceRequest` messages and reports the
+//! protobuf bytes per span, the baseline for on-disk size comparisons.
+//!
+//! # Running it
+//!
+//! ```text
+//! cargo build --release -p vispyr-loadgen
+//! target/release/vispyr-loadgen spans --endpoint http://127.0.0.1:4318 \
+//!     --connections 32 --duration 30s --batch 500 [--gzip] [--rate 200000] [--seed 1]
+//! target/release/vispyr-loadgen spans-file --out /tmp/spans.bin --spans 1000000 [--gzip-size]
+//! ```
+//!
+//! On a small machine shared with the server, `--threads 1` keeps the load
+//! generator to one core.
+
+mod file;
+mod generator;
+mod load;
+mod pool;
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "vispyr-loadgen",
+    version,
+    about = "OTLP load generator for Vispyr ingest benchmarks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Send OTLP/HTTP protobuf trace exports to an endpoint and report throughput.
+    Spans(SpansArgs),
+    /// Write spans as length-prefixed OTLP protobuf messages and report their size.
+    SpansFile(SpansFileArgs),
+}
+
+#[derive(Args)]
+struct SpansArgs {
+    /// OTLP/HTTP base URL; requests go to `${endpoint}/v1/traces`.
+    #[arg(long, default_value = "http://127.0.0.1:4318")]
+    endpoint: String,
+    /// Concurrent keep-alive connections, each with one request in flight.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// How long to send, e.g. `30s`, `500ms`, `2m` (a bare number is seconds).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Spans per request.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Send gzip-compressed bodies (`Content-Encoding: gzip`).
+    #[arg(long)]
+    gzip: bool,
+    /// Target spans per second over all connections; 0 = as fast as possible.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Seed of the span generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Distinct pre-encoded request bodies to cycle through.
+    #[arg(long, default_value_t = 64)]
+    pool: usize,
+    /// Per-request timeout.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Tokio worker threads; 0 = one per CPU.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+#[derive(Args)]
+struct SpansFileArgs {
+    /// File to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Total spans to write.
+    #[arg(long)]
+    spans: u64,
+    /// Spans per message.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Seed of the span generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also report the size of each message gzipped (default level).
+    #[arg(long)]
+    gzip_size: bool,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Spans(args) => {
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            runtime.enable_all();
+            if args.threads > 0 {
+                runtime.worker_threads(args.threads);
+            }
+            let runtime = runtime.build().context("starting tokio runtime")?;
+            runtime.block_on(load::run(load::LoadConfig {
+                endpoint: args.endpoint,
+                connections: args.connections,
+                duration: args.duration,
+                batch: args.batch,
+                gzip: args.gzip,
+                rate: args.rate,
+                seed: args.seed,
+                pool: args.pool,
+                timeout: args.timeout,
+            }))
+        }
+        Command::SpansFile(args) => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .context("system clock before 1970")?;
+            let base = u64::try_from(now.as_nanos()).context("system clock too far ahead")?;
+            let stats = file::write_spans_file(
+                &args.out,
+                args.spans,
+                args.batch,
+                args.seed,
+                base,
+                args.gzip_size,
+            )?;
+            eprintln!(
+                "vispyr-loadgen: wrote {} spans in {} messages to {}: {} protobuf bytes, {:.1} bytes/span",
+                stats.spans,
+                stats.messages,
+                args.out.display(),
+                stats.protobuf_bytes,
+                stats.protobuf_bytes as f64 / stats.spans.max(1) as f64,
+            );
+            println!("{}", file::stats_json(&stats));
+            Ok(())
+        }
+    }
+}
+
+/// Parses `500ms`, `30s`, `2m`, `1h` or a bare number of seconds (fractions allowed).
+fn parse_duration(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .with_context(|| format!("invalid duration {s:?}"))?;
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        other => bail!("unknown duration unit {other:?} in {s:?} (use ms, s, m or h)"),
+    };
+    Duration::try_from_secs_f64(value * scale).with_context(|| format!("invalid duration {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").ok(), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("30").ok(), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_duration("500ms").ok(),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(parse_duration("2m").ok(), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_duration("1.5s").ok(),
+            Some(Duration::from_millis(1500))
+        );
+        assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "vispyr-loadgen",
+            "spans",
+            "--endpoint",
+            "http://127.0.0.1:4318",
+            "--connections",
+            "32",
+            "--duration",
+            "30s",
+            "--batch",
+            "500",
+            "--gzip",
+            "--rate",
+            "1000",
+            "--seed",
+            "1",
+        ]);
+        assert!(
+            matches!(cli.map(|c| c.command), Ok(Command::Spans(a)) if a.gzip && a.rate == 1000)
+        );
+        let cli = Cli::try_parse_from([
+            "vispyr-loadgen",
+            "spans-file",
+            "--out",
+            "x",
+            "--spans",
+            "10",
+        ]);
+        assert!(matches!(cli.map(|c| c.command), Ok(Command::SpansFile(a)) if a.spans == 10));
+    }
+}
