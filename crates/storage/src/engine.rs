@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use prost::Message;
 use tokio::sync::{Notify, oneshot, watch};
 use tracing::{error, info, warn};
@@ -207,6 +207,9 @@ impl Storage {
 
     /// Appends a write to the WAL and, once it is durable, to the memtable.
     pub async fn write(&self, request: WriteRequest) -> Result<(), StorageError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed);
+        }
         let incoming = request.payload.len() + request.batch.get_array_memory_size();
         let limit = self.inner.config.limits.max_memory;
         let used = self.memory_used();
@@ -549,7 +552,7 @@ impl Storage {
         if self.inner.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        let _ = self.inner.shutdown_tx.send(true);
+        self.inner.shutdown_tx.send_replace(true);
         let tasks: Vec<_> = lock(&self.inner.tasks).drain(..).collect();
         for task in tasks {
             let _ = task.await;
@@ -744,6 +747,9 @@ async fn flush_loop(storage: Storage) {
     let mut shutdown = storage.inner.shutdown_tx.subscribe();
     let tick = Duration::from_millis(250);
     loop {
+        if *shutdown.borrow_and_update() {
+            return;
+        }
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             _ = storage.inner.flush_wanted.notified() => {}
@@ -779,6 +785,10 @@ async fn maintenance_loop(storage: Storage) {
         .compaction_interval
         .min(Duration::from_secs(5));
     loop {
+        // A shutdown sent before this task first ran is seen here, not by `changed`.
+        if *shutdown.borrow_and_update() {
+            return;
+        }
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             _ = shutdown.changed() => return,
