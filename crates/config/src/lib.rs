@@ -78,6 +78,8 @@ pub struct RawStorage {
     pub compaction_small_segment: Option<ByteSizeValue>,
     /// Compact a partition once it has at least this many small segments (default 4).
     pub compaction_min_segments: Option<usize>,
+    /// Most rows one merge reads into memory (default 262144); bounds compaction memory.
+    pub compaction_max_rows: Option<u64>,
 }
 
 /// `retention:` section: durations such as `30d`, `12h`.
@@ -150,6 +152,7 @@ pub struct StorageConfig {
     pub compaction_interval: Duration,
     pub compaction_small_segment: u64,
     pub compaction_min_segments: usize,
+    pub compaction_max_rows: u64,
 }
 
 /// Resolved retention per signal.
@@ -176,12 +179,13 @@ pub mod defaults {
     pub const OTLP_HTTP_ADDR: &str = "0.0.0.0:4318";
     pub const CONFIG_FILE: &str = "vispyr.yaml";
     pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
-    pub const MAX_MEMORY: usize = 384 * 1024 * 1024;
+    pub const MAX_MEMORY: usize = 256 * 1024 * 1024;
     pub const FLUSH_MAX_BYTES: usize = 64 * 1024 * 1024;
     pub const FLUSH_MAX_AGE: &str = "60s";
     pub const COMPACTION_INTERVAL: &str = "60s";
     pub const COMPACTION_SMALL_SEGMENT: u64 = 32 * 1024 * 1024;
     pub const COMPACTION_MIN_SEGMENTS: usize = 4;
+    pub const COMPACTION_MAX_ROWS: u64 = 256 * 1024;
     pub const RETENTION: &str = "30d";
     pub const RETENTION_CHECK_INTERVAL: &str = "10m";
     pub const SQL_ROW_LIMIT: usize = 10_000;
@@ -282,9 +286,16 @@ impl RawConfig {
                 .storage
                 .compaction_min_segments
                 .unwrap_or(defaults::COMPACTION_MIN_SEGMENTS),
+            compaction_max_rows: self
+                .storage
+                .compaction_max_rows
+                .unwrap_or(defaults::COMPACTION_MAX_ROWS),
         };
         if storage.flush_max_bytes == 0 {
             return Err(invalid("storage.flush_max_bytes", "must be greater than 0"));
+        }
+        if storage.compaction_max_rows == 0 {
+            return Err(invalid("storage.compaction_max_rows", "must be greater than 0"));
         }
         if storage.compaction_min_segments < 2 {
             return Err(invalid(

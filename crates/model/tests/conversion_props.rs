@@ -27,11 +27,17 @@ fn any_value() -> impl Strategy<Value = Option<AnyValue>> {
     let value = leaf.prop_recursive(2, 8, 4, |inner| {
         proptest::collection::vec(inner, 0..4).prop_map(|values| {
             Value::ArrayValue(ArrayValue {
-                values: values.into_iter().map(|v| AnyValue { value: Some(v) }).collect(),
+                values: values
+                    .into_iter()
+                    .map(|v| AnyValue { value: Some(v) })
+                    .collect(),
             })
         })
     });
-    proptest::option::weighted(0.95, value.prop_map(|value| AnyValue { value: Some(value) }))
+    proptest::option::weighted(
+        0.95,
+        value.prop_map(|value| AnyValue { value: Some(value) }),
+    )
 }
 
 fn attributes() -> impl Strategy<Value = Vec<KeyValue>> {
@@ -53,23 +59,34 @@ fn id(len_valid: usize) -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn span() -> impl Strategy<Value = Span> {
-    (id(16), id(8), ".{0,10}", 0u64..u64::MAX / 2, 0u64..1_000_000, attributes(), attributes(), 0i32..7)
-        .prop_map(|(trace_id, span_id, name, start, length, attributes, event_attributes, kind)| Span {
-            trace_id,
-            span_id,
-            name,
-            kind,
-            start_time_unix_nano: start,
-            end_time_unix_nano: start + length,
-            attributes,
-            events: vec![Event {
-                time_unix_nano: start,
-                name: "event".into(),
-                attributes: event_attributes,
-                ..Event::default()
-            }],
-            ..Span::default()
-        })
+    (
+        id(16),
+        id(8),
+        ".{0,10}",
+        0u64..u64::MAX / 2,
+        0u64..1_000_000,
+        attributes(),
+        attributes(),
+        0i32..7,
+    )
+        .prop_map(
+            |(trace_id, span_id, name, start, length, attributes, event_attributes, kind)| Span {
+                trace_id,
+                span_id,
+                name,
+                kind,
+                start_time_unix_nano: start,
+                end_time_unix_nano: start + length,
+                attributes,
+                events: vec![Event {
+                    time_unix_nano: start,
+                    name: "event".into(),
+                    attributes: event_attributes,
+                    ..Event::default()
+                }],
+                ..Span::default()
+            },
+        )
 }
 
 fn unique_keys(attributes: &[KeyValue]) -> usize {

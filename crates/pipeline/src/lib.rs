@@ -61,8 +61,8 @@ impl IngestHandler for OtlpPipeline {
             return Ok(outcome);
         }
         let payload = match export.protobuf {
-            Some(bytes) => bytes.to_vec(),
-            None => protobuf_of(&export.request),
+            Some(bytes) => bytes,
+            None => protobuf_of(&export.request).into(),
         };
         let write = WriteRequest {
             signal,

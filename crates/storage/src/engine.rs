@@ -37,7 +37,7 @@ pub struct WriteRequest {
     /// When the request was received (Unix nanoseconds); replay reuses it.
     pub received_at: i64,
     /// The export request as protobuf bytes, kept in the WAL and decoded on replay.
-    pub payload: Vec<u8>,
+    pub payload: bytes::Bytes,
     /// The rows `payload` converts to.
     pub batch: RecordBatch,
 }
@@ -59,7 +59,7 @@ enum WalCommand {
     Append {
         signal: Signal,
         received_at: i64,
-        payload: Vec<u8>,
+        payload: bytes::Bytes,
         batch: RecordBatch,
         accounted: usize,
         reply: oneshot::Sender<Result<(), StorageError>>,
@@ -394,6 +394,7 @@ impl Storage {
                     .push(segment.clone());
             }
         }
+        let max_rows = self.inner.config.storage.compaction_max_rows;
         let mut replaced = 0;
         for ((signal_name, _partition), inputs) in groups {
             if inputs.len() < min_segments {
@@ -402,7 +403,9 @@ impl Storage {
             let Some(signal) = Signal::parse(&signal_name) else {
                 continue;
             };
-            replaced += self.compact_group(signal, inputs).await?;
+            for chunk in bounded_chunks(inputs, max_rows) {
+                replaced += self.compact_group(signal, chunk).await?;
+            }
         }
         Ok(replaced)
     }
@@ -575,6 +578,32 @@ impl Storage {
         self.run_pending_deletes(true).await;
         flushed
     }
+}
+
+/// Splits one partition's small segments (oldest first) into merges of at least two
+/// segments and at most `max_rows` rows each: a merge decodes its inputs into memory,
+/// so its size must be bounded whatever the partition holds.
+fn bounded_chunks(mut inputs: Vec<SegmentMeta>, max_rows: u64) -> Vec<Vec<SegmentMeta>> {
+    inputs.sort_by_key(|segment| (segment.min_time, segment.id.clone()));
+    let mut chunks = Vec::new();
+    let mut current: Vec<SegmentMeta> = Vec::new();
+    let mut rows = 0u64;
+    for segment in inputs {
+        if !current.is_empty() && rows + segment.rows > max_rows {
+            if current.len() >= 2 {
+                chunks.push(std::mem::take(&mut current));
+            } else {
+                current.clear();
+            }
+            rows = 0;
+        }
+        rows += segment.rows;
+        current.push(segment);
+    }
+    if current.len() >= 2 {
+        chunks.push(current);
+    }
+    chunks
 }
 
 fn update_segment_gauges(catalog: &Catalog) {
@@ -834,4 +863,47 @@ pub fn otlp_decoder(
         }
     };
     Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(id: &str, min_time: i64, rows: u64) -> SegmentMeta {
+        SegmentMeta {
+            id: id.to_string(),
+            signal: "traces".into(),
+            path: format!("{id}.parquet"),
+            min_time,
+            max_time: min_time,
+            rows,
+            bytes: 1,
+            services: None,
+            partition: 0,
+            level: 0,
+        }
+    }
+
+    fn ids(chunks: &[Vec<SegmentMeta>]) -> Vec<Vec<&str>> {
+        chunks
+            .iter()
+            .map(|chunk| chunk.iter().map(|segment| segment.id.as_str()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn merges_are_bounded_by_rows_and_keep_time_order() {
+        let inputs = vec![
+            segment("c", 3, 60),
+            segment("a", 1, 50),
+            segment("b", 2, 40),
+            segment("d", 4, 30),
+            segment("big", 5, 500),
+            segment("e", 6, 10),
+        ];
+        let chunks = bounded_chunks(inputs, 100);
+        // a+b fit (90), c+d fit (90), big alone is left out, e alone is left out.
+        assert_eq!(ids(&chunks), vec![vec!["a", "b"], vec!["c", "d"]]);
+        assert!(bounded_chunks(vec![segment("x", 1, 10)], 100).is_empty());
+    }
 }

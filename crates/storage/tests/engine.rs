@@ -43,7 +43,7 @@ fn spans_request(first_id: u8, count: u8, start: i64) -> WriteRequest {
     WriteRequest {
         signal: Signal::Traces,
         received_at: start,
-        payload: request.encode_to_vec(),
+        payload: request.encode_to_vec().into(),
         batch: vispyr_model::convert_traces(&request).batch,
     }
 }

@@ -72,7 +72,10 @@ fn post(server: &Server, content_type: &str, encoding: Option<&str>, body: Vec<u
 fn protobuf_error(response: Response) -> (u16, RpcStatus) {
     let status = response.status().as_u16();
     let body = response.bytes().unwrap();
-    (status, RpcStatus::decode(body).expect("google.rpc.Status body"))
+    (
+        status,
+        RpcStatus::decode(body).expect("google.rpc.Status body"),
+    )
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -85,7 +88,10 @@ fn assert_still_serving(server: &Server) {
     let ok = request(vec![span("after", vec![7; 16], vec![7; 8])]);
     let response = post(server, "application/x-protobuf", None, ok.encode_to_vec());
     assert_eq!(response.status().as_u16(), 200);
-    assert_eq!(server.scalar("select count(*) from spans where span_name = 'after'"), 1);
+    assert_eq!(
+        server.scalar("select count(*) from spans where span_name = 'after'"),
+        1
+    );
 }
 
 #[test]
@@ -93,25 +99,61 @@ fn malformed_bodies_are_400_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(&dir.path().join("data"), "");
 
-    let (status, error) = protobuf_error(post(&server, "application/x-protobuf", None, vec![0xff, 0xff, 0xff, 0x01]));
+    let (status, error) = protobuf_error(post(
+        &server,
+        "application/x-protobuf",
+        None,
+        vec![0xff, 0xff, 0xff, 0x01],
+    ));
     assert_eq!(status, 400);
     assert_eq!(error.code, 3);
-    assert!(error.message.contains("failed to decode protobuf ExportTraceServiceRequest"), "{}", error.message);
+    assert!(
+        error
+            .message
+            .contains("failed to decode protobuf ExportTraceServiceRequest"),
+        "{}",
+        error.message
+    );
 
-    let response = post(&server, "application/json", None, br#"{"resourceSpans": [{"scopeSpans": 7}]}"#.to_vec());
+    let response = post(
+        &server,
+        "application/json",
+        None,
+        br#"{"resourceSpans": [{"scopeSpans": 7}]}"#.to_vec(),
+    );
     assert_eq!(response.status().as_u16(), 400);
     let body: serde_json::Value = response.json().unwrap();
     assert_eq!(body["code"], 3);
-    assert!(body["message"].as_str().unwrap().contains("failed to decode JSON ExportTraceServiceRequest"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("failed to decode JSON ExportTraceServiceRequest"),
+        "{body}"
+    );
 
-    let response = post(&server, "application/json", None, br#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}"#.to_vec());
+    let response = post(
+        &server,
+        "application/json",
+        None,
+        br#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}"#.to_vec(),
+    );
     assert_eq!(response.status().as_u16(), 400);
 
     let valid = request(vec![span("x", vec![1; 16], vec![1; 8])]).encode_to_vec();
     let compressed = gzip(&valid);
-    let (status, error) = protobuf_error(post(&server, "application/x-protobuf", Some("gzip"), compressed[..compressed.len() / 2].to_vec()));
+    let (status, error) = protobuf_error(post(
+        &server,
+        "application/x-protobuf",
+        Some("gzip"),
+        compressed[..compressed.len() / 2].to_vec(),
+    ));
     assert_eq!(status, 400);
-    assert!(error.message.contains("invalid gzip body"), "{}", error.message);
+    assert!(
+        error.message.contains("invalid gzip body"),
+        "{}",
+        error.message
+    );
 
     assert_still_serving(&server);
 }
@@ -124,22 +166,48 @@ fn unsupported_media_types_are_415() {
 
     let (status, error) = protobuf_error(post(&server, "text/plain", None, body.clone()));
     assert_eq!(status, 415);
-    assert!(error.message.contains("unsupported Content-Type \"text/plain\""), "{}", error.message);
+    assert!(
+        error
+            .message
+            .contains("unsupported Content-Type \"text/plain\""),
+        "{}",
+        error.message
+    );
 
     let (status, error) = protobuf_error(post(&server, "application/x-protobuf", Some("br"), body));
     assert_eq!(status, 415);
-    assert!(error.message.contains("unsupported Content-Encoding \"br\""), "{}", error.message);
+    assert!(
+        error
+            .message
+            .contains("unsupported Content-Encoding \"br\""),
+        "{}",
+        error.message
+    );
     assert_still_serving(&server);
 }
 
 #[test]
 fn bodies_over_the_limit_are_413_even_when_compressed() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_in(&dir.path().join("data"), "limits:\n  max_request_body: 64KiB\n");
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "limits:\n  max_request_body: 64KiB\n",
+    );
 
-    let (status, error) = protobuf_error(post(&server, "application/x-protobuf", None, vec![0u8; 100 * 1024]));
+    let (status, error) = protobuf_error(post(
+        &server,
+        "application/x-protobuf",
+        None,
+        vec![0u8; 100 * 1024],
+    ));
     assert_eq!(status, 413);
-    assert!(error.message.contains("larger than the limit of 65536 bytes"), "{}", error.message);
+    assert!(
+        error
+            .message
+            .contains("larger than the limit of 65536 bytes"),
+        "{}",
+        error.message
+    );
 
     // A gzip bomb: 32 KiB on the wire, 20 MiB inflated. Inflation stops at the limit.
     let bomb = gzip(&vec![0u8; 20 * 1024 * 1024]);
@@ -159,14 +227,31 @@ fn invalid_spans_are_a_partial_success() {
         span("good-2", vec![2; 16], vec![4; 8]),
         span("zero-span-id", vec![2; 16], vec![0; 8]),
     ]);
-    let response = post(&server, "application/x-protobuf", None, body.encode_to_vec());
+    let response = post(
+        &server,
+        "application/x-protobuf",
+        None,
+        body.encode_to_vec(),
+    );
     assert_eq!(response.status().as_u16(), 200);
     let answer = ExportTraceServiceResponse::decode(response.bytes().unwrap()).unwrap();
     let partial = answer.partial_success.expect("partial success");
     assert_eq!(partial.rejected_spans, 2);
-    assert!(partial.error_message.contains("\"short-trace-id\": trace_id must be 16 bytes"), "{}", partial.error_message);
+    assert!(
+        partial
+            .error_message
+            .contains("\"short-trace-id\": trace_id must be 16 bytes"),
+        "{}",
+        partial.error_message
+    );
     let names = server.rows("select span_name from spans order by span_name");
-    assert_eq!(names, vec![vec![serde_json::json!("good-1")], vec![serde_json::json!("good-2")]]);
+    assert_eq!(
+        names,
+        vec![
+            vec![serde_json::json!("good-1")],
+            vec![serde_json::json!("good-2")]
+        ]
+    );
 }
 
 #[test]
@@ -176,8 +261,15 @@ fn a_full_server_answers_429_with_retry_after() {
         &dir.path().join("data"),
         "limits:\n  max_memory: 2KiB\nstorage:\n  flush_max_bytes: 2KiB\n",
     );
-    let spans: Vec<Span> = (0..50u8).map(|i| span("big", vec![i + 1; 16], vec![i + 1; 8])).collect();
-    let response = post(&server, "application/x-protobuf", None, request(spans.clone()).encode_to_vec());
+    let spans: Vec<Span> = (0..50u8)
+        .map(|i| span("big", vec![i + 1; 16], vec![i + 1; 8]))
+        .collect();
+    let response = post(
+        &server,
+        "application/x-protobuf",
+        None,
+        request(spans.clone()).encode_to_vec(),
+    );
     assert_eq!(response.status().as_u16(), 429);
     assert_eq!(response.headers()["retry-after"], "1");
     let (_, error) = protobuf_error(response);
@@ -195,16 +287,35 @@ fn grpc_rejects_malformed_messages_with_invalid_argument() {
     let server = Server::start_in(&dir.path().join("data"), "");
     let status = grpc_export(&server, vec![0xff, 0xff, 0xff, 0x01]).unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
-    assert!(status.message().contains("failed to decode protobuf ExportTraceServiceRequest"), "{}", status.message());
+    assert!(
+        status
+            .message()
+            .contains("failed to decode protobuf ExportTraceServiceRequest"),
+        "{}",
+        status.message()
+    );
 
-    let answer = grpc_export(&server, request(vec![span("via-grpc", vec![9; 16], vec![9; 8])]).encode_to_vec()).unwrap();
+    let answer = grpc_export(
+        &server,
+        request(vec![span("via-grpc", vec![9; 16], vec![9; 8])]).encode_to_vec(),
+    )
+    .unwrap();
     assert!(answer.partial_success.is_none());
-    assert_eq!(server.scalar("select count(*) from spans where span_name = 'via-grpc'"), 1);
+    assert_eq!(
+        server.scalar("select count(*) from spans where span_name = 'via-grpc'"),
+        1
+    );
 }
 
 /// Sends raw bytes as an OTLP/gRPC trace export.
-fn grpc_export(server: &Server, body: Vec<u8>) -> Result<ExportTraceServiceResponse, tonic::Status> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+fn grpc_export(
+    server: &Server,
+    body: Vec<u8>,
+) -> Result<ExportTraceServiceResponse, tonic::Status> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let channel = tonic::transport::Endpoint::from_shared(server.otlp_grpc.clone())
             .unwrap()
@@ -213,8 +324,12 @@ fn grpc_export(server: &Server, body: Vec<u8>) -> Result<ExportTraceServiceRespo
             .unwrap();
         let mut client = tonic::client::Grpc::new(channel);
         client.ready().await.unwrap();
-        let path = http::uri::PathAndQuery::from_static("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
-        let response = client.unary(tonic::Request::new(Bytes::from(body)), path, RawCodec).await?;
+        let path = http::uri::PathAndQuery::from_static(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        );
+        let response = client
+            .unary(tonic::Request::new(Bytes::from(body)), path, RawCodec)
+            .await?;
         Ok(ExportTraceServiceResponse::decode(response.into_inner()).unwrap())
     })
 }
@@ -239,7 +354,11 @@ impl tonic::codec::Codec for RawCodec {
 impl tonic::codec::Encoder for RawEncoder {
     type Item = Bytes;
     type Error = tonic::Status;
-    fn encode(&mut self, item: Bytes, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+    fn encode(
+        &mut self,
+        item: Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
         dst.put_slice(&item);
         Ok(())
     }
@@ -248,7 +367,10 @@ impl tonic::codec::Encoder for RawEncoder {
 impl tonic::codec::Decoder for RawDecoder {
     type Item = Bytes;
     type Error = tonic::Status;
-    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Bytes>, tonic::Status> {
         let len = src.remaining();
         Ok(Some(src.copy_to_bytes(len)))
     }

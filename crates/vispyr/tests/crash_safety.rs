@@ -80,7 +80,12 @@ fn stored(server: &Server) -> HashMap<String, u64> {
     server
         .rows("select trace_id, count(*) from spans group by trace_id")
         .into_iter()
-        .map(|row| (row[0].as_str().unwrap().to_string(), row[1].as_u64().unwrap()))
+        .map(|row| {
+            (
+                row[0].as_str().unwrap().to_string(),
+                row[1].as_u64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -113,7 +118,9 @@ fn acknowledged_spans_survive_sigkill_exactly_once() {
                     sequence += 1;
                     let spans = 1 + (sequence as usize % 17);
                     let (trace_id, body) = request(sender, sequence, spans);
-                    sent.lock().unwrap().insert(trace_id.clone(), (spans as u64, false));
+                    sent.lock()
+                        .unwrap()
+                        .insert(trace_id.clone(), (spans as u64, false));
                     let response = client
                         .post(&url)
                         .header("content-type", "application/x-protobuf")
@@ -141,13 +148,22 @@ fn acknowledged_spans_survive_sigkill_exactly_once() {
         let counts = stored(&server);
         let sent = sent.lock().unwrap();
         let acked = sent.values().filter(|(_, acked)| *acked).count();
-        assert!(acked > 50, "round {round}: only {acked} requests acknowledged");
+        assert!(
+            acked > 50,
+            "round {round}: only {acked} requests acknowledged"
+        );
         for (trace_id, (spans, acknowledged)) in sent.iter() {
             let found = counts.get(trace_id).copied().unwrap_or(0);
             if *acknowledged {
-                assert_eq!(found, *spans, "round {round}: acknowledged trace {trace_id} has {found} of {spans} spans");
+                assert_eq!(
+                    found, *spans,
+                    "round {round}: acknowledged trace {trace_id} has {found} of {spans} spans"
+                );
             } else {
-                assert!(found == 0 || found == *spans, "round {round}: unacknowledged trace {trace_id} is partial ({found} of {spans})");
+                assert!(
+                    found == 0 || found == *spans,
+                    "round {round}: unacknowledged trace {trace_id} is partial ({found} of {spans})"
+                );
             }
         }
         assert!(counts.keys().all(|trace_id| sent.contains_key(trace_id)));
@@ -155,8 +171,14 @@ fn acknowledged_spans_survive_sigkill_exactly_once() {
     // The kills must have hit a server that was flushing and compacting, not only
     // one holding everything in its WAL.
     let log = server.log();
-    assert!(log.contains("flushed memtable"), "no flush happened:\n{log}");
-    assert!(log.contains("compacted segments"), "no compaction happened:\n{log}");
+    assert!(
+        log.contains("flushed memtable"),
+        "no flush happened:\n{log}"
+    );
+    assert!(
+        log.contains("compacted segments"),
+        "no compaction happened:\n{log}"
+    );
 }
 
 #[test]
@@ -186,7 +208,10 @@ fn a_torn_wal_tail_keeps_everything_before_the_tear() {
         .max_by_key(|path| std::fs::metadata(path).unwrap().len())
         .unwrap();
     let length = std::fs::metadata(&largest).unwrap().len();
-    let file = std::fs::OpenOptions::new().write(true).open(&largest).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&largest)
+        .unwrap();
     file.set_len(length - 7).unwrap();
     drop(file);
 
@@ -195,6 +220,14 @@ fn a_torn_wal_tail_keeps_everything_before_the_tear() {
     for trace_id in &trace_ids[..4] {
         assert_eq!(counts.get(trace_id), Some(&3), "{trace_id} lost");
     }
-    assert_eq!(counts.get(&trace_ids[4]), None, "the torn record must not be replayed");
-    assert!(server.log().contains("dropped torn wal tail"), "{}", server.log());
+    assert_eq!(
+        counts.get(&trace_ids[4]),
+        None,
+        "the torn record must not be replayed"
+    );
+    assert!(
+        server.log().contains("dropped torn wal tail"),
+        "{}",
+        server.log()
+    );
 }

@@ -93,7 +93,10 @@ impl Server {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                panic!("vispyr exited during start-up ({status}); log:\n{}", self.log());
+                panic!(
+                    "vispyr exited during start-up ({status}); log:\n{}",
+                    self.log()
+                );
             }
             let ready = client
                 .get(format!("{}/ready", self.http))
@@ -120,9 +123,15 @@ impl Server {
     /// SIGTERM and wait: the graceful path.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
             let status = child.wait().unwrap();
-            assert!(status.success(), "graceful stop failed ({status}); log:\n{}", self.log());
+            assert!(
+                status.success(),
+                "graceful stop failed ({status}); log:\n{}",
+                self.log()
+            );
         }
     }
 
