@@ -295,7 +295,10 @@ impl RawConfig {
             return Err(invalid("storage.flush_max_bytes", "must be greater than 0"));
         }
         if storage.compaction_max_rows == 0 {
-            return Err(invalid("storage.compaction_max_rows", "must be greater than 0"));
+            return Err(invalid(
+                "storage.compaction_max_rows",
+                "must be greater than 0",
+            ));
         }
         if storage.compaction_min_segments < 2 {
             return Err(invalid(

@@ -38,14 +38,14 @@ impl Bounds {
                     self.add_comparison(column, op, value);
                 }
             }
-            Expr::Between(between) if !between.negated => {
-                if column_name(&between.expr) == Some(TIME_COLUMN) {
-                    if let Some(low) = literal_nanos(&between.low) {
-                        self.tighten_start(low);
-                    }
-                    if let Some(high) = literal_nanos(&between.high) {
-                        self.tighten_end(high);
-                    }
+            Expr::Between(between)
+                if !between.negated && column_name(&between.expr) == Some(TIME_COLUMN) =>
+            {
+                if let Some(low) = literal_nanos(&between.low) {
+                    self.tighten_start(low);
+                }
+                if let Some(high) = literal_nanos(&between.high) {
+                    self.tighten_end(high);
                 }
             }
             Expr::InList(list)
@@ -80,10 +80,11 @@ impl Bounds {
                 }
                 _ => {}
             }
-        } else if column == SERVICE_COLUMN && op == Operator::Eq {
-            if let Some(service) = scalar_string(value) {
-                self.restrict_services(vec![service]);
-            }
+        } else if column == SERVICE_COLUMN
+            && op == Operator::Eq
+            && let Some(service) = scalar_string(value)
+        {
+            self.restrict_services(vec![service]);
         }
     }
 

@@ -12,15 +12,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceResponse,
-};
 use prost::Message;
 use tonic::codec::{
     Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder,
@@ -30,7 +21,8 @@ use tonic::{Status, body::Body};
 use vispyr_common::Signal;
 
 use super::decode::decode_protobuf;
-use crate::{ExportOutcome, IngestError, IngestHandler, OtlpExport};
+use super::response::ExportResponse;
+use crate::{IngestError, IngestHandler, OtlpExport};
 
 /// Receiver name in self-telemetry.
 pub const RECEIVER: &str = "otlp_grpc";
@@ -155,7 +147,9 @@ impl<K: ServiceKind> UnaryService<Bytes> for ExportCall<K> {
                 receiver: RECEIVER,
             };
             let outcome = handler.export(export).await.map_err(status_of)?;
-            Ok(tonic::Response::new(response_bytes(K::SIGNAL, &outcome)))
+            Ok(tonic::Response::new(
+                ExportResponse::new(K::SIGNAL, &outcome).to_protobuf(),
+            ))
         })
     }
 }
@@ -219,35 +213,6 @@ fn retryable(code: tonic::Code, message: String, retry_after: Duration) -> Statu
         }],
     };
     Status::with_details(code, message, Bytes::from(details.encode_to_vec()))
-}
-
-fn response_bytes(signal: Signal, outcome: &ExportOutcome) -> Vec<u8> {
-    let rejected = i64::try_from(outcome.rejected).unwrap_or(i64::MAX);
-    let message = outcome.error_message.clone().unwrap_or_default();
-    let partial = outcome.rejected > 0 || !message.is_empty();
-    match signal {
-        Signal::Traces => ExportTraceServiceResponse {
-            partial_success: partial.then(|| ExportTracePartialSuccess {
-                rejected_spans: rejected,
-                error_message: message,
-            }),
-        }
-        .encode_to_vec(),
-        Signal::Metrics => ExportMetricsServiceResponse {
-            partial_success: partial.then(|| ExportMetricsPartialSuccess {
-                rejected_data_points: rejected,
-                error_message: message,
-            }),
-        }
-        .encode_to_vec(),
-        Signal::Logs => ExportLogsServiceResponse {
-            partial_success: partial.then(|| ExportLogsPartialSuccess {
-                rejected_log_records: rejected,
-                error_message: message,
-            }),
-        }
-        .encode_to_vec(),
-    }
 }
 
 fn compression() -> EnabledCompressionEncodings {

@@ -11,19 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceResponse,
-};
 use prost::Message;
 use vispyr_common::Signal;
 
 use super::decode::{DecodeError, decode_json, decode_protobuf, gunzip_limited, unzstd_limited};
+use super::response::ExportResponse;
 use crate::{ExportOutcome, IngestError, IngestHandler, OtlpExport};
 
 /// Receiver name in self-telemetry.
@@ -221,37 +213,10 @@ fn error_response(status: StatusCode, format: Format, message: &str) -> Response
 }
 
 fn success_response(signal: Signal, format: Format, outcome: &ExportOutcome) -> Response {
-    let rejected = i64::try_from(outcome.rejected).unwrap_or(i64::MAX);
-    let message = outcome.error_message.clone().unwrap_or_default();
-    let partial = outcome.rejected > 0 || !message.is_empty();
-    let bytes = match signal {
-        Signal::Traces => encode(
-            format,
-            &ExportTraceServiceResponse {
-                partial_success: partial.then(|| ExportTracePartialSuccess {
-                    rejected_spans: rejected,
-                    error_message: message,
-                }),
-            },
-        ),
-        Signal::Metrics => encode(
-            format,
-            &ExportMetricsServiceResponse {
-                partial_success: partial.then(|| ExportMetricsPartialSuccess {
-                    rejected_data_points: rejected,
-                    error_message: message,
-                }),
-            },
-        ),
-        Signal::Logs => encode(
-            format,
-            &ExportLogsServiceResponse {
-                partial_success: partial.then(|| ExportLogsPartialSuccess {
-                    rejected_log_records: rejected,
-                    error_message: message,
-                }),
-            },
-        ),
+    let response = ExportResponse::new(signal, outcome);
+    let bytes = match format {
+        Format::Protobuf => response.to_protobuf(),
+        Format::Json => response.to_json(),
     };
     (
         StatusCode::OK,
@@ -259,11 +224,4 @@ fn success_response(signal: Signal, format: Format, outcome: &ExportOutcome) -> 
         bytes,
     )
         .into_response()
-}
-
-fn encode<T: Message + serde::Serialize>(format: Format, message: &T) -> Vec<u8> {
-    match format {
-        Format::Protobuf => message.encode_to_vec(),
-        Format::Json => serde_json::to_vec(message).unwrap_or_default(),
-    }
 }

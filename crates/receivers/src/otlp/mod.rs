@@ -3,6 +3,7 @@
 mod decode;
 pub mod grpc;
 pub mod http;
+mod response;
 
 pub use decode::{DecodeError, decode_protobuf};
 
