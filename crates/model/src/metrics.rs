@@ -244,29 +244,22 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest, received_at: i64) 
                 };
                 match data {
                     Data::Gauge(gauge) => {
-                        let name = metric_name(&metric.name, &metric.unit, NameKind::Gauge);
                         let context = emit_context("gauge");
-                        for point in &gauge.data_points {
-                            let Some(value) = number_value(point) else {
-                                rejections.reject(|| {
-                                    format!("gauge {:?}: data point has no value", metric.name)
-                                });
-                                continue;
-                            };
-                            let time = timestamp_or(point.time_unix_nano, received_at);
-                            latest_time = latest_time.max(Some(time));
-                            let labels = point_labels(&point.attributes, &base_labels);
-                            rows.push(
-                                &context,
-                                &name,
-                                &labels,
-                                None,
-                                time,
-                                start_of(point.start_time_unix_nano),
-                                stale_or(point.flags, value),
-                            );
-                            accepted += 1;
-                        }
+                        let name = metric_name(&metric.name, &metric.unit, NameKind::Gauge);
+                        accepted += push_number_points(
+                            &mut rows,
+                            &mut rejections,
+                            &NumberSeries {
+                                context: &context,
+                                name: &name,
+                                what: "gauge",
+                                metric_name: &metric.name,
+                            },
+                            &gauge.data_points,
+                            &base_labels,
+                            received_at,
+                            &mut latest_time,
+                        );
                     }
                     Data::Sum(sum) => {
                         let (kind, metric_type) = if sum.is_monotonic {
@@ -274,29 +267,22 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest, received_at: i64) 
                         } else {
                             (NameKind::Other, "gauge")
                         };
-                        let name = metric_name(&metric.name, &metric.unit, kind);
                         let context = emit_context(metric_type);
-                        for point in &sum.data_points {
-                            let Some(value) = number_value(point) else {
-                                rejections.reject(|| {
-                                    format!("sum {:?}: data point has no value", metric.name)
-                                });
-                                continue;
-                            };
-                            let time = timestamp_or(point.time_unix_nano, received_at);
-                            latest_time = latest_time.max(Some(time));
-                            let labels = point_labels(&point.attributes, &base_labels);
-                            rows.push(
-                                &context,
-                                &name,
-                                &labels,
-                                None,
-                                time,
-                                start_of(point.start_time_unix_nano),
-                                stale_or(point.flags, value),
-                            );
-                            accepted += 1;
-                        }
+                        let name = metric_name(&metric.name, &metric.unit, kind);
+                        accepted += push_number_points(
+                            &mut rows,
+                            &mut rejections,
+                            &NumberSeries {
+                                context: &context,
+                                name: &name,
+                                what: "sum",
+                                metric_name: &metric.name,
+                            },
+                            &sum.data_points,
+                            &base_labels,
+                            received_at,
+                            &mut latest_time,
+                        );
                     }
                     Data::Histogram(histogram) => {
                         let name = metric_name(&metric.name, &metric.unit, NameKind::Other);
@@ -430,6 +416,53 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest, received_at: i64) 
         rejected: rejections.count,
         first_error: rejections.first,
     }
+}
+
+/// What the rows of one gauge or sum share.
+struct NumberSeries<'a> {
+    context: &'a MetricContext<'a>,
+    name: &'a str,
+    /// `gauge` or `sum`, for error messages.
+    what: &'static str,
+    metric_name: &'a str,
+}
+
+/// Pushes one row per number data point; returns how many were accepted.
+fn push_number_points(
+    rows: &mut PointRows,
+    rejections: &mut Rejections,
+    series: &NumberSeries<'_>,
+    points: &[NumberDataPoint],
+    base_labels: &[(String, String)],
+    received_at: i64,
+    latest_time: &mut Option<i64>,
+) -> u64 {
+    let mut accepted = 0;
+    for point in points {
+        let Some(value) = number_value(point) else {
+            rejections.reject(|| {
+                format!(
+                    "{} {:?}: data point has no value",
+                    series.what, series.metric_name
+                )
+            });
+            continue;
+        };
+        let time = timestamp_or(point.time_unix_nano, received_at);
+        *latest_time = (*latest_time).max(Some(time));
+        let labels = point_labels(&point.attributes, base_labels);
+        rows.push(
+            series.context,
+            series.name,
+            &labels,
+            None,
+            time,
+            start_of(point.start_time_unix_nano),
+            stale_or(point.flags, value),
+        );
+        accepted += 1;
+    }
+    accepted
 }
 
 fn validate_histogram(point: &HistogramDataPoint) -> Result<(), String> {

@@ -22,7 +22,7 @@ use vispyr_config::Config;
 use crate::StorageError;
 use crate::catalog::{Catalog, SegmentMeta};
 use crate::memtable::Memtable;
-use crate::segment::{SEGMENTS_DIR, decode_segment, encode_segments};
+use crate::segment::{EncodedSegment, SEGMENTS_DIR, decode_segment, encode_segments};
 use crate::wal::{self, WalFile};
 
 /// How long a segment replaced by compaction or expired by retention stays on disk, so
@@ -301,13 +301,7 @@ impl Storage {
         })
         .await
         .map_err(|e| StorageError::Replay(format!("flush task failed: {e}")))??;
-        for segment in &encoded {
-            let path = ObjectPath::from(segment.meta.path.as_str());
-            self.inner
-                .store
-                .put(&path, segment.bytes.clone().into())
-                .await?;
-        }
+        self.put_segments(&encoded).await?;
         let metas: Vec<SegmentMeta> = encoded.into_iter().map(|segment| segment.meta).collect();
         let segment_count = metas.len();
         self.commit_catalog(
@@ -329,6 +323,17 @@ impl Storage {
             elapsed_ms = elapsed.as_millis() as u64,
             "flushed memtable"
         );
+        Ok(())
+    }
+
+    async fn put_segments(&self, segments: &[EncodedSegment]) -> Result<(), StorageError> {
+        for segment in segments {
+            let path = ObjectPath::from(segment.meta.path.as_str());
+            self.inner
+                .store
+                .put(&path, segment.bytes.clone().into())
+                .await?;
+        }
         Ok(())
     }
 
@@ -431,13 +436,7 @@ impl Storage {
         })
         .await
         .map_err(|e| StorageError::Catalog(format!("compaction task failed: {e}")))??;
-        for segment in &encoded {
-            let path = ObjectPath::from(segment.meta.path.as_str());
-            self.inner
-                .store
-                .put(&path, segment.bytes.clone().into())
-                .await?;
-        }
+        self.put_segments(&encoded).await?;
         let outputs: Vec<SegmentMeta> = encoded.into_iter().map(|segment| segment.meta).collect();
         let input_ids: Vec<&str> = inputs.iter().map(|input| input.id.as_str()).collect();
         let output_paths: Vec<String> = outputs.iter().map(|output| output.path.clone()).collect();

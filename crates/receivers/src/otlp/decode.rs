@@ -69,27 +69,32 @@ pub fn decode_json(signal: Signal, body: &[u8]) -> Result<OtlpRequest, DecodeErr
 /// Inflates a gzip body, refusing to produce more than `limit` bytes (a gzip bomb
 /// stops at the limit instead of filling memory).
 pub fn gunzip_limited(body: &[u8], limit: usize) -> Result<Bytes, DecodeError> {
-    let decoder = flate2::read::MultiGzDecoder::new(body);
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-    let read = decoder
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|error| DecodeError::Malformed(format!("invalid gzip body: {error}")))?;
-    if read > limit {
-        return Err(DecodeError::TooLarge { limit });
-    }
-    Ok(Bytes::from(out))
+    inflate_limited(
+        flate2::read::MultiGzDecoder::new(body),
+        body.len(),
+        limit,
+        "gzip",
+    )
 }
 
 /// Inflates a zstd body with the same limit.
 pub fn unzstd_limited(body: &[u8], limit: usize) -> Result<Bytes, DecodeError> {
     let decoder = zstd::stream::read::Decoder::new(body)
         .map_err(|error| DecodeError::Malformed(format!("invalid zstd body: {error}")))?;
-    let mut out = Vec::new();
+    inflate_limited(decoder, body.len(), limit, "zstd")
+}
+
+fn inflate_limited(
+    decoder: impl Read,
+    compressed_len: usize,
+    limit: usize,
+    name: &str,
+) -> Result<Bytes, DecodeError> {
+    let mut out = Vec::with_capacity(compressed_len.saturating_mul(4).min(limit));
     let read = decoder
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|error| DecodeError::Malformed(format!("invalid zstd body: {error}")))?;
+        .map_err(|error| DecodeError::Malformed(format!("invalid {name} body: {error}")))?;
     if read > limit {
         return Err(DecodeError::TooLarge { limit });
     }
