@@ -307,10 +307,75 @@ fn grpc_rejects_malformed_messages_with_invalid_argument() {
     );
 }
 
+#[test]
+fn compressed_requests_are_accepted_over_grpc_and_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(&dir.path().join("data"), "");
+    let encodings = [
+        tonic::codec::CompressionEncoding::Gzip,
+        tonic::codec::CompressionEncoding::Zstd,
+    ];
+    for (index, encoding) in encodings.into_iter().enumerate() {
+        let id = 20 + index as u8;
+        let body =
+            request(vec![span("grpc-compressed", vec![id; 16], vec![id; 8])]).encode_to_vec();
+        grpc_export_with(&server, body, Some(encoding)).unwrap();
+    }
+    let body = request(vec![span("http-gzip", vec![30; 16], vec![30; 8])]).encode_to_vec();
+    let response = post(&server, "application/x-protobuf", Some("gzip"), gzip(&body));
+    assert_eq!(response.status().as_u16(), 200);
+    let body = request(vec![span("http-zstd", vec![31; 16], vec![31; 8])]).encode_to_vec();
+    let compressed = zstd::encode_all(body.as_slice(), 3).unwrap();
+    let response = post(&server, "application/x-protobuf", Some("zstd"), compressed);
+    assert_eq!(response.status().as_u16(), 200);
+    let names =
+        server.rows("select span_name, count(*) from spans group by span_name order by span_name");
+    assert_eq!(
+        names,
+        vec![
+            vec![serde_json::json!("grpc-compressed"), serde_json::json!(2)],
+            vec![serde_json::json!("http-gzip"), serde_json::json!(1)],
+            vec![serde_json::json!("http-zstd"), serde_json::json!(1)],
+        ]
+    );
+
+    // Vispyr's own counters saw them, by receiver.
+    let metrics = Client::new()
+        .get(format!("{}/metrics", server.http))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for expected in [
+        r#"vispyr_ingest_accepted_items_total{signal="traces",receiver="otlp_grpc"} 2"#,
+        r#"vispyr_ingest_accepted_items_total{signal="traces",receiver="otlp_http"} 2"#,
+        "vispyr_wal_fsync_duration_seconds_count",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in\n{metrics}"
+        );
+    }
+    let health = Client::new()
+        .get(format!("{}/health", server.http))
+        .send()
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}
+
 /// Sends raw bytes as an OTLP/gRPC trace export.
 fn grpc_export(
     server: &Server,
     body: Vec<u8>,
+) -> Result<ExportTraceServiceResponse, tonic::Status> {
+    grpc_export_with(server, body, None)
+}
+
+/// Sends raw bytes as an OTLP/gRPC trace export, optionally compressed.
+fn grpc_export_with(
+    server: &Server,
+    body: Vec<u8>,
+    compression: Option<tonic::codec::CompressionEncoding>,
 ) -> Result<ExportTraceServiceResponse, tonic::Status> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -323,6 +388,9 @@ fn grpc_export(
             .await
             .unwrap();
         let mut client = tonic::client::Grpc::new(channel);
+        if let Some(encoding) = compression {
+            client = client.send_compressed(encoding);
+        }
         client.ready().await.unwrap();
         let path = http::uri::PathAndQuery::from_static(
             "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
