@@ -140,6 +140,60 @@ pub(crate) struct AttributeColumns {
     map: MapBuilder<StringBuilder, StringBuilder>,
     types: StringBuilder,
     scratch: String,
+    types_scratch: String,
+}
+
+/// Attributes converted once and appended to many rows (a resource's attributes are
+/// the same for every span of the resource).
+pub(crate) struct PreparedAttributes {
+    entries: Vec<(String, String)>,
+    types: Option<String>,
+}
+
+/// Whether attribute `index` is overridden by a later one with the same key.
+fn overridden(attributes: &[KeyValue], index: usize) -> bool {
+    let key = &attributes[index].key;
+    attributes[index + 1..]
+        .iter()
+        .any(|later| later.key == *key)
+}
+
+/// Appends `"key":"type"` (with a leading comma unless first) to a types object.
+fn push_type(out: &mut String, key: &str, kind: AttributeType) {
+    out.push(if out.is_empty() { '{' } else { ',' });
+    let plain = key
+        .chars()
+        .all(|c| c != '"' && c != '\\' && !c.is_control());
+    if plain {
+        out.push('"');
+        out.push_str(key);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::String(key.to_string()).to_string());
+    }
+    out.push_str(":\"");
+    out.push_str(kind.as_str());
+    out.push('"');
+}
+
+impl PreparedAttributes {
+    pub fn new(attributes: &[KeyValue]) -> PreparedAttributes {
+        let mut entries = Vec::with_capacity(attributes.len());
+        let mut types = String::new();
+        for (index, attribute) in attributes.iter().enumerate() {
+            if overridden(attributes, index) {
+                continue;
+            }
+            let mut value = String::new();
+            let kind = write_any_value(attribute.value.as_ref(), &mut value);
+            if kind != AttributeType::String {
+                push_type(&mut types, &attribute.key, kind);
+            }
+            entries.push((attribute.key.clone(), value));
+        }
+        let types = (!types.is_empty()).then(|| types + "}");
+        PreparedAttributes { entries, types }
+    }
 }
 
 impl AttributeColumns {
@@ -148,18 +202,16 @@ impl AttributeColumns {
             map: MapBuilder::with_capacity(None, StringBuilder::new(), StringBuilder::new(), rows),
             types: StringBuilder::with_capacity(rows, 0),
             scratch: String::new(),
+            types_scratch: String::new(),
         }
     }
 
     /// Appends one row holding `attributes`. Duplicate keys keep the last value, as the
     /// OTLP spec leaves the behaviour to the receiver.
     pub fn append(&mut self, attributes: &[KeyValue]) {
-        let mut typed: Option<serde_json::Map<String, serde_json::Value>> = None;
+        self.types_scratch.clear();
         for (index, attribute) in attributes.iter().enumerate() {
-            let duplicate_later = attributes[index + 1..]
-                .iter()
-                .any(|later| later.key == attribute.key);
-            if duplicate_later {
+            if overridden(attributes, index) {
                 continue;
             }
             self.scratch.clear();
@@ -167,20 +219,27 @@ impl AttributeColumns {
             self.map.keys().append_value(&attribute.key);
             self.map.values().append_value(&self.scratch);
             if kind != AttributeType::String {
-                typed.get_or_insert_with(serde_json::Map::new).insert(
-                    attribute.key.clone(),
-                    serde_json::Value::String(kind.as_str().to_string()),
-                );
+                push_type(&mut self.types_scratch, &attribute.key, kind);
             }
         }
         // Appending never fails: keys and values were pushed in pairs above.
         let _ = self.map.append(true);
-        match typed {
-            Some(object) => self
-                .types
-                .append_value(serde_json::Value::Object(object).to_string()),
-            None => self.types.append_null(),
+        if self.types_scratch.is_empty() {
+            self.types.append_null();
+        } else {
+            self.types_scratch.push('}');
+            self.types.append_value(&self.types_scratch);
         }
+    }
+
+    /// Appends one row holding already converted attributes.
+    pub fn append_prepared(&mut self, prepared: &PreparedAttributes) {
+        for (key, value) in &prepared.entries {
+            self.map.keys().append_value(key);
+            self.map.values().append_value(value);
+        }
+        let _ = self.map.append(true);
+        self.types.append_option(prepared.types.as_deref());
     }
 
     /// Finishes the map column and its types column.
@@ -225,6 +284,52 @@ mod tests {
         assert_eq!(
             any_value_to_string(None),
             (String::new(), AttributeType::Empty)
+        );
+    }
+
+    #[test]
+    fn streamed_and_prepared_rows_are_identical() {
+        let attributes = vec![
+            KeyValue {
+                key: "a".into(),
+                value: value(Value::IntValue(1)),
+                ..KeyValue::default()
+            },
+            KeyValue {
+                key: "we\"ird".into(),
+                value: value(Value::BoolValue(true)),
+                ..KeyValue::default()
+            },
+            KeyValue {
+                key: "s".into(),
+                value: value(Value::StringValue("x".into())),
+                ..KeyValue::default()
+            },
+            KeyValue {
+                key: "a".into(),
+                value: value(Value::DoubleValue(2.5)),
+                ..KeyValue::default()
+            },
+        ];
+        let mut columns = AttributeColumns::with_capacity(2);
+        columns.append(&attributes);
+        columns.append_prepared(&PreparedAttributes::new(&attributes));
+        let (map, types) = columns.finish();
+        let map = map
+            .as_any()
+            .downcast_ref::<arrow::array::MapArray>()
+            .unwrap();
+        assert_eq!(map.value(0), map.value(1));
+        assert_eq!(arrow::array::Array::len(&map.value(0)), 3);
+        let types = types
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        assert_eq!(types.value(0), types.value(1));
+        let parsed: serde_json::Value = serde_json::from_str(types.value(0)).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({"we\"ird": "bool", "a": "double"})
         );
     }
 }

@@ -7,7 +7,7 @@ use arrow::record_batch::RecordBatch;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
-use crate::attributes::{AttributeColumns, write_any_value};
+use crate::attributes::{AttributeColumns, PreparedAttributes, write_any_value};
 use crate::schema::{self, TIMEZONE};
 use crate::traces::{hex_into, valid_span_id, valid_trace_id};
 use crate::{Converted, Rejections, service_name_of};
@@ -71,6 +71,7 @@ pub fn convert_logs(request: &ExportLogsServiceRequest, received_at: i64) -> Con
             .as_ref()
             .map(|resource| &resource.attributes)
             .unwrap_or(&empty);
+        let resource_prepared = PreparedAttributes::new(resource_attrs);
         for scope_logs in &resource_logs.scope_logs {
             let scope = scope_logs
                 .scope
@@ -121,7 +122,7 @@ pub fn convert_logs(request: &ExportLogsServiceRequest, received_at: i64) -> Con
                 }
                 service_name.append_value(&service);
                 log_attributes.append(&record.attributes);
-                resource_attributes.append(resource_attrs);
+                resource_attributes.append_prepared(&resource_prepared);
                 if scope.is_empty() {
                     scope_name.append_null();
                 } else {

@@ -10,7 +10,7 @@ use arrow::record_batch::RecordBatch;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{Span, status::StatusCode};
 
-use crate::attributes::AttributeColumns;
+use crate::attributes::{AttributeColumns, PreparedAttributes};
 use crate::schema::{self, TIMEZONE};
 use crate::{Converted, Rejections, service_name_of};
 
@@ -147,6 +147,7 @@ pub fn convert_traces(request: &ExportTraceServiceRequest) -> Converted {
             .as_ref()
             .map(|resource| &resource.attributes)
             .unwrap_or(&empty);
+        let resource_prepared = PreparedAttributes::new(resource_attrs);
         for scope_spans in &resource_spans.scope_spans {
             let (scope, version) = scope_spans
                 .scope
@@ -188,7 +189,7 @@ pub fn convert_traces(request: &ExportTraceServiceRequest) -> Converted {
                 append_optional(&mut scope_name, scope);
                 append_optional(&mut scope_version, version);
                 span_attributes.append(&span.attributes);
-                resource_attributes.append(resource_attrs);
+                resource_attributes.append_prepared(&resource_prepared);
 
                 for event in &span.events {
                     event_time.append_value(nanos(event.time_unix_nano));

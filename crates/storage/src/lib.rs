@@ -33,4 +33,4 @@ mod wal;
 pub use catalog::{Catalog, SegmentMeta};
 pub use engine::{Decoder, Snapshot, Storage, WriteRequest, otlp_decoder};
 pub use error::StorageError;
-pub use segment::{SEGMENTS_DIR, sort_columns};
+pub use segment::{EncodedSegment, SEGMENTS_DIR, encode_segments, sort_columns};

@@ -68,13 +68,13 @@ fn writer_properties(signal: Signal, rows: usize) -> WriterProperties {
 }
 
 /// An encoded segment ready to be stored.
-pub(crate) struct EncodedSegment {
+pub struct EncodedSegment {
     pub meta: SegmentMeta,
     pub bytes: Bytes,
 }
 
 /// Splits `batches` by hour, sorts each part and encodes it as Parquet.
-pub(crate) fn encode_segments(
+pub fn encode_segments(
     signal: Signal,
     batches: &[RecordBatch],
     level: u32,
