@@ -35,6 +35,24 @@ fn main() {
         .iter()
         .map(|batch| batch.get_array_memory_size())
         .sum();
+    let segments = vispyr_storage::encode_segments(Signal::Traces, &batches, 0).unwrap();
+    let mut by_column: std::collections::BTreeMap<String, i64> = Default::default();
+    for segment in &segments {
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(segment.bytes.clone()).unwrap();
+        use parquet::file::reader::FileReader;
+        for row_group in reader.metadata().row_groups() {
+            for column in row_group.columns() {
+                let top = column.column_path().parts()[0].clone();
+                *by_column.entry(top).or_default() += column.compressed_size();
+            }
+        }
+    }
+    let mut columns: Vec<_> = by_column.into_iter().collect();
+    columns.sort_by_key(|(_, bytes)| -bytes);
+    for (column, bytes) in columns {
+        println!("  {column:<26} {:>6.1} B/row", bytes as f64 / rows as f64);
+    }
     for _ in 0..3 {
         let started = Instant::now();
         let segments = vispyr_storage::encode_segments(Signal::Traces, &batches, 0).unwrap();
