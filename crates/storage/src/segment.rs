@@ -1,7 +1,7 @@
 //! Parquet segments: how rows are split, sorted and encoded.
 
 use arrow::array::{Array, ArrayRef, StringArray, TimestampNanosecondArray, UInt32Array};
-use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::compute::{SortColumn, interleave_record_batch, lexsort_to_indices};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
@@ -11,7 +11,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use std::collections::BTreeMap;
 use vispyr_common::{NANOS_PER_HOUR, Signal};
-use vispyr_model::schema::{SERVICE_COLUMN, TIME_COLUMN, schema_for};
+use vispyr_model::schema::{SERVICE_COLUMN, TIME_COLUMN};
 
 use crate::StorageError;
 use crate::catalog::{MAX_LISTED_SERVICES, SegmentMeta};
@@ -34,7 +34,7 @@ pub fn sort_columns(signal: Signal) -> &'static [&'static str] {
 fn writer_properties(signal: Signal, rows: usize) -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
+            ZstdLevel::try_new(1).expect("valid level"),
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
@@ -79,12 +79,26 @@ pub fn encode_segments(
     batches: &[RecordBatch],
     level: u32,
 ) -> Result<Vec<EncodedSegment>, StorageError> {
-    let schema = schema_for(signal);
-    let all = concat_batches(&schema, batches)?;
-    if all.num_rows() == 0 {
+    let batches: Vec<&RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).collect();
+    if batches.is_empty() {
         return Ok(Vec::new());
     }
-    let times = time_column(&all)?;
+    // Only the sort keys are concatenated; every other column is copied exactly once,
+    // straight into its sorted place, by `interleave` (concat + take would copy the
+    // nested attribute columns twice).
+    let mut positions: Vec<(usize, usize)> = Vec::new();
+    for (batch_index, batch) in batches.iter().enumerate() {
+        positions.extend((0..batch.num_rows()).map(|row| (batch_index, row)));
+    }
+    let keys = sort_columns(signal)
+        .iter()
+        .map(|name| concat_column(&batches, name))
+        .collect::<Result<Vec<ArrayRef>, StorageError>>()?;
+    let times = concat_column(&batches, TIME_COLUMN)?;
+    let times = times
+        .as_any()
+        .downcast_ref::<TimestampNanosecondArray>()
+        .ok_or_else(|| StorageError::Catalog("timestamp column has the wrong type".into()))?;
     let mut by_hour: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
     for (row, time) in times.values().iter().enumerate() {
         let partition = time.div_euclid(NANOS_PER_HOUR) * NANOS_PER_HOUR;
@@ -92,15 +106,37 @@ pub fn encode_segments(
     }
     let mut segments = Vec::with_capacity(by_hour.len());
     for (partition, rows) in by_hour {
-        let part = if rows.len() == all.num_rows() {
-            all.clone()
-        } else {
-            take_record_batch(&all, &UInt32Array::from(rows))?
-        };
-        let sorted = sort_batch(signal, &part)?;
+        let rows = UInt32Array::from(rows);
+        let sort_keys = keys
+            .iter()
+            .map(|key| {
+                Ok(SortColumn {
+                    values: arrow::compute::take(key.as_ref(), &rows, None)?,
+                    options: None,
+                })
+            })
+            .collect::<Result<Vec<SortColumn>, StorageError>>()?;
+        let order = lexsort_to_indices(&sort_keys, None)?;
+        let sorted_positions: Vec<(usize, usize)> = order
+            .values()
+            .iter()
+            .map(|index| positions[rows.value(*index as usize) as usize])
+            .collect();
+        let sorted = interleave_record_batch(&batches, &sorted_positions)?;
         segments.push(encode_one(signal, &sorted, partition, level)?);
     }
     Ok(segments)
+}
+
+fn concat_column(batches: &[&RecordBatch], name: &str) -> Result<ArrayRef, StorageError> {
+    let mut arrays = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let column = batch
+            .column_by_name(name)
+            .ok_or_else(|| StorageError::Catalog(format!("batch has no {name} column")))?;
+        arrays.push(column.as_ref());
+    }
+    Ok(arrow::compute::concat(&arrays)?)
 }
 
 fn time_column(batch: &RecordBatch) -> Result<&TimestampNanosecondArray, StorageError> {
@@ -108,22 +144,6 @@ fn time_column(batch: &RecordBatch) -> Result<&TimestampNanosecondArray, Storage
         .column_by_name(TIME_COLUMN)
         .and_then(|column| column.as_any().downcast_ref::<TimestampNanosecondArray>())
         .ok_or_else(|| StorageError::Catalog("batch has no timestamp column".into()))
-}
-
-fn sort_batch(signal: Signal, batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
-    let mut columns = Vec::new();
-    for name in sort_columns(signal) {
-        let values: ArrayRef = batch
-            .column_by_name(name)
-            .cloned()
-            .ok_or_else(|| StorageError::Catalog(format!("batch has no {name} column")))?;
-        columns.push(SortColumn {
-            values,
-            options: None,
-        });
-    }
-    let indices = lexsort_to_indices(&columns, None)?;
-    Ok(take_record_batch(batch, &indices)?)
 }
 
 fn encode_one(
