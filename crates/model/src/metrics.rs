@@ -203,6 +203,32 @@ fn start_of(nanos: u64) -> Option<i64> {
     i64::try_from(nanos).ok()
 }
 
+/// Time, start time and labels of one data point.
+struct PointKey {
+    time: i64,
+    start: Option<i64>,
+    labels: Vec<(String, String)>,
+}
+
+/// Resolves a data point's times (the receive time standing in for a missing one)
+/// and labels, and advances the resource's latest time.
+fn point_key(
+    time_unix_nano: u64,
+    start_time_unix_nano: u64,
+    attributes: &[KeyValue],
+    base_labels: &[(String, String)],
+    received_at: i64,
+    latest_time: &mut Option<i64>,
+) -> PointKey {
+    let time = timestamp_or(time_unix_nano, received_at);
+    *latest_time = (*latest_time).max(Some(time));
+    PointKey {
+        time,
+        start: start_of(start_time_unix_nano),
+        labels: point_labels(attributes, base_labels),
+    }
+}
+
 fn stale_or(flags: u32, value: f64) -> f64 {
     if flags & FLAG_NO_RECORDED_VALUE != 0 {
         return f64::from_bits(STALE_NAN_BITS);
@@ -293,10 +319,18 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest, received_at: i64) 
                                     .reject(|| format!("histogram {:?}: {message}", metric.name));
                                 continue;
                             }
-                            let time = timestamp_or(point.time_unix_nano, received_at);
-                            latest_time = latest_time.max(Some(time));
-                            let labels = point_labels(&point.attributes, &base_labels);
-                            let start = start_of(point.start_time_unix_nano);
+                            let PointKey {
+                                time,
+                                start,
+                                labels,
+                            } = point_key(
+                                point.time_unix_nano,
+                                point.start_time_unix_nano,
+                                &point.attributes,
+                                &base_labels,
+                                received_at,
+                                &mut latest_time,
+                            );
                             let mut buckets = Vec::with_capacity(point.bucket_counts.len());
                             let mut cumulative = 0u64;
                             for (index, count) in point.bucket_counts.iter().enumerate() {
@@ -336,10 +370,18 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest, received_at: i64) 
                                 });
                                 continue;
                             }
-                            let time = timestamp_or(point.time_unix_nano, received_at);
-                            latest_time = latest_time.max(Some(time));
-                            let labels = point_labels(&point.attributes, &base_labels);
-                            let start = start_of(point.start_time_unix_nano);
+                            let PointKey {
+                                time,
+                                start,
+                                labels,
+                            } = point_key(
+                                point.time_unix_nano,
+                                point.start_time_unix_nano,
+                                &point.attributes,
+                                &base_labels,
+                                received_at,
+                                &mut latest_time,
+                            );
                             let buckets = exponential_buckets(point);
                             push_histogram(
                                 &mut rows,
@@ -360,10 +402,18 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest, received_at: i64) 
                         let name = metric_name(&metric.name, &metric.unit, NameKind::Other);
                         let context = emit_context("summary");
                         for point in &summary.data_points {
-                            let time = timestamp_or(point.time_unix_nano, received_at);
-                            latest_time = latest_time.max(Some(time));
-                            let labels = point_labels(&point.attributes, &base_labels);
-                            let start = start_of(point.start_time_unix_nano);
+                            let PointKey {
+                                time,
+                                start,
+                                labels,
+                            } = point_key(
+                                point.time_unix_nano,
+                                point.start_time_unix_nano,
+                                &point.attributes,
+                                &base_labels,
+                                received_at,
+                                &mut latest_time,
+                            );
                             for quantile in &point.quantile_values {
                                 let q = format_float(quantile.quantile);
                                 rows.push(
@@ -448,16 +498,25 @@ fn push_number_points(
             });
             continue;
         };
-        let time = timestamp_or(point.time_unix_nano, received_at);
-        *latest_time = (*latest_time).max(Some(time));
-        let labels = point_labels(&point.attributes, base_labels);
+        let PointKey {
+            time,
+            start,
+            labels,
+        } = point_key(
+            point.time_unix_nano,
+            point.start_time_unix_nano,
+            &point.attributes,
+            base_labels,
+            received_at,
+            latest_time,
+        );
         rows.push(
             series.context,
             series.name,
             &labels,
             None,
             time,
-            start_of(point.start_time_unix_nano),
+            start,
             stale_or(point.flags, value),
         );
         accepted += 1;

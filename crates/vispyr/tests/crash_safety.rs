@@ -8,10 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use support::Server;
 
@@ -48,30 +46,11 @@ fn request(sender: u8, sequence: u32, spans: usize) -> (String, Vec<u8>) {
             }
         })
         .collect();
-    let body = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue {
-                        value: Some(any_value::Value::StringValue(format!("sender-{sender}"))),
-                    }),
-                    ..KeyValue::default()
-                }],
-                ..Resource::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..ScopeSpans::default()
-            }],
-            ..ResourceSpans::default()
-        }],
-    }
-    .encode_to_vec();
-    (vispyr_common_hex(&trace_id), body)
+    let body = support::trace_request(&format!("sender-{sender}"), spans).encode_to_vec();
+    (hex(&trace_id), body)
 }
 
-fn vispyr_common_hex(bytes: &[u8]) -> String {
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
@@ -95,7 +74,7 @@ fn acknowledged_spans_survive_sigkill_exactly_once() {
     // Small, frequent flushes and compactions, so kills land in every phase.
     let mut server = Server::start_in(
         &dir.path().join("data"),
-        "storage:\n  flush_max_bytes: 256KiB\n  flush_max_age: 1s\n  compaction_interval: 1s\n  compaction_min_segments: 2\n",
+        "storage:\n  flush_max_bytes: 256KiB\n  flush_max_age: 1s\n  compaction_interval: 1s\n  compaction_min_segments: 2\nquery:\n  sql_row_limit: 1000000\n",
     );
     // trace id -> (spans in the request, acknowledged)
     let sent: Arc<Mutex<HashMap<String, (u64, bool)>>> = Arc::default();

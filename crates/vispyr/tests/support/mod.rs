@@ -7,7 +7,34 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use serde_json::{Value, json};
+
+/// A trace export of `spans` from a resource whose `service.name` is `service`.
+pub fn trace_request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(service.to_string())),
+                    }),
+                    ..KeyValue::default()
+                }],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    }
+}
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -167,9 +194,13 @@ impl Server {
         (status, response.json().expect("json body"))
     }
 
-    /// The rows of a query.
+    /// The rows of a query; fails if the server truncated the result.
     pub fn rows(&self, query: &str) -> Vec<Vec<Value>> {
         let body = self.sql(query);
+        assert_eq!(
+            body["truncated"], false,
+            "{query}: result truncated by the row limit"
+        );
         serde_json::from_value(body["rows"].clone()).unwrap()
     }
 
