@@ -58,6 +58,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("vispyr")
+        // Flushes, compactions and file I/O run on blocking threads; a few are enough,
+        // and each thread keeps its own allocator caches.
+        .max_blocking_threads(8)
         .build()
         .context("failed to start the async runtime")?;
     runtime.block_on(serve(config))
