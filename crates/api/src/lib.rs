@@ -76,11 +76,17 @@ pub struct SqlRequest {
     pub sql: String,
 }
 
+/// The body is read as JSON whatever its `Content-Type`, so `curl -d '{"sql": ...}'`
+/// works without a header.
 async fn sql(
     State(state): State<Arc<ApiState>>,
-    body: Result<Json<SqlRequest>, axum::extract::rejection::JsonRejection>,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let request: SqlRequest = serde_json::from_slice(&body).map_err(|error| {
+        ApiError::BadRequest(format!(
+            "the body must be JSON like {{\"sql\": \"select 1\"}}: {error}"
+        ))
+    })?;
     let result = state.query.sql(&request.sql).await?;
     Ok(Json(result).into_response())
 }

@@ -95,6 +95,28 @@ fn the_sql_api_limits_rows_and_rejects_writes() {
     assert_eq!(body["columns"], serde_json::json!(["one"]));
     assert_eq!(body["truncated"], false);
 
+    // Like `curl -d`, which sends a form content type: the body is still read as JSON.
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/sql", server.http))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(r#"{"sql": "select 2 as two"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value = response.json().unwrap();
+    assert_eq!(body["rows"], serde_json::json!([[2]]));
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/sql", server.http))
+        .body("select 1")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: serde_json::Value = response.json().unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("must be JSON"),
+        "{body}"
+    );
+
     let (status, body) = server.sql_raw("create table t as select 1");
     assert_eq!(status, 400, "{body}");
     let (status, body) = server.sql_raw("selec 1");
