@@ -26,8 +26,8 @@ use arrow::record_batch::RecordBatch;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
-    ExponentialHistogramDataPoint, HistogramDataPoint, NumberDataPoint, metric::Data,
-    number_data_point,
+    ExponentialHistogramDataPoint, HistogramDataPoint, NumberDataPoint, SummaryDataPoint,
+    metric::Data, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
@@ -210,22 +210,47 @@ struct PointKey {
     labels: Vec<(String, String)>,
 }
 
+/// The fields every kind of OTLP data point has.
+trait DataPoint {
+    fn times(&self) -> (u64, u64);
+    fn attributes(&self) -> &[KeyValue];
+}
+
+macro_rules! data_point {
+    ($($kind:ty),*) => {$(
+        impl DataPoint for $kind {
+            fn times(&self) -> (u64, u64) {
+                (self.time_unix_nano, self.start_time_unix_nano)
+            }
+            fn attributes(&self) -> &[KeyValue] {
+                &self.attributes
+            }
+        }
+    )*};
+}
+
+data_point!(
+    NumberDataPoint,
+    HistogramDataPoint,
+    ExponentialHistogramDataPoint,
+    SummaryDataPoint
+);
+
 /// Resolves a data point's times (the receive time standing in for a missing one)
 /// and labels, and advances the resource's latest time.
 fn point_key(
-    time_unix_nano: u64,
-    start_time_unix_nano: u64,
-    attributes: &[KeyValue],
+    point: &impl DataPoint,
     base_labels: &[(String, String)],
     received_at: i64,
     latest_time: &mut Option<i64>,
 ) -> PointKey {
+    let (time_unix_nano, start_time_unix_nano) = point.times();
     let time = timestamp_or(time_unix_nano, received_at);
     *latest_time = (*latest_time).max(Some(time));
     PointKey {
         time,
         start: start_of(start_time_unix_nano),
-        labels: point_labels(attributes, base_labels),
+        labels: point_labels(point.attributes(), base_labels),
     }
 }
 
@@ -323,14 +348,7 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest, received_at: i64) 
                                 time,
                                 start,
                                 labels,
-                            } = point_key(
-                                point.time_unix_nano,
-                                point.start_time_unix_nano,
-                                &point.attributes,
-                                &base_labels,
-                                received_at,
-                                &mut latest_time,
-                            );
+                            } = point_key(point, &base_labels, received_at, &mut latest_time);
                             let mut buckets = Vec::with_capacity(point.bucket_counts.len());
                             let mut cumulative = 0u64;
                             for (index, count) in point.bucket_counts.iter().enumerate() {
@@ -374,14 +392,7 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest, received_at: i64) 
                                 time,
                                 start,
                                 labels,
-                            } = point_key(
-                                point.time_unix_nano,
-                                point.start_time_unix_nano,
-                                &point.attributes,
-                                &base_labels,
-                                received_at,
-                                &mut latest_time,
-                            );
+                            } = point_key(point, &base_labels, received_at, &mut latest_time);
                             let buckets = exponential_buckets(point);
                             push_histogram(
                                 &mut rows,
@@ -406,14 +417,7 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest, received_at: i64) 
                                 time,
                                 start,
                                 labels,
-                            } = point_key(
-                                point.time_unix_nano,
-                                point.start_time_unix_nano,
-                                &point.attributes,
-                                &base_labels,
-                                received_at,
-                                &mut latest_time,
-                            );
+                            } = point_key(point, &base_labels, received_at, &mut latest_time);
                             for quantile in &point.quantile_values {
                                 let q = format_float(quantile.quantile);
                                 rows.push(
@@ -502,14 +506,7 @@ fn push_number_points(
             time,
             start,
             labels,
-        } = point_key(
-            point.time_unix_nano,
-            point.start_time_unix_nano,
-            &point.attributes,
-            base_labels,
-            received_at,
-            latest_time,
-        );
+        } = point_key(point, base_labels, received_at, latest_time);
         rows.push(
             series.context,
             series.name,
