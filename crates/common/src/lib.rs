@@ -3,6 +3,7 @@
 //!
 //! This crate owns no I/O and no protocol code; every other crate depends on it.
 
+pub mod profile;
 pub mod telemetry;
 
 use std::fmt;
