@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Install the dependencies of the end-to-end OTLP client scripts.
+# Install the dependencies of the end-to-end client scripts: the OTLP clients
+# (send.mjs / send.py) and the Pyroscope SDK profiling workloads (profile.mjs /
+# profile.py).
 #
 #   tests/e2e/node    -> npm ci (node_modules/, from package-lock.json)
 #   tests/e2e/python  -> venv at tests/e2e/python/.venv with requirements.txt
+#
+# Native code comes prebuilt inside the registry packages, no compiler needed:
+# @pyroscope/nodejs depends on @datadog/pprof, whose npm tarball ships
+# prebuilds/<platform>-<arch>/dd_pprof.node.abi<N>.node (loaded at run time by
+# node-gyp-build; its "install" script is just `exit 0`), and pyroscope-io
+# ships manylinux wheels (cp310..cp313) with the Rust extension inside.
 #
 # Idempotent: each half is skipped when its lock/requirements file (and, for
 # Python, the interpreter version) is unchanged since the last successful
@@ -12,6 +20,8 @@
 # Afterwards run the clients with:
 #   node tests/e2e/node/send.mjs
 #   tests/e2e/python/.venv/bin/python tests/e2e/python/send.py
+#   node tests/e2e/node/profile.mjs
+#   tests/e2e/python/.venv/bin/python tests/e2e/python/profile.py
 set -euo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,7 +48,8 @@ install_node() {
       return
     fi
     log "node: npm ci in $NODE_DIR"
-    # --ignore-scripts: nothing in this tree needs an install script.
+    # --ignore-scripts: nothing in this tree needs an install script
+    # (@datadog/pprof's is `exit 0`; its native addon is prebuilt in the tarball).
     (cd "$NODE_DIR" && npm ci --no-audit --no-fund --ignore-scripts)
   else
     log "node: no package-lock.json, falling back to npm install"
@@ -72,4 +83,4 @@ install_python() {
 
 install_node
 install_python
-log "done. node: $NODE_DIR/send.mjs  python: $VENV/bin/python $PY_DIR/send.py"
+log "done. node: $NODE_DIR/{send,profile}.mjs  python: $VENV/bin/python $PY_DIR/{send,profile}.py"

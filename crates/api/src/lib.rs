@@ -5,6 +5,9 @@
 //! Pyroscope) and the UI.
 
 mod error;
+pub mod params;
+pub mod profiles;
+mod pyroscope;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,20 +19,27 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use vispyr_query::QueryEngine;
+use vispyr_query::profiles::ProfileQueries;
+
+use crate::profiles::rules_store::RulesStore;
 
 pub use error::ApiError;
 
 /// Shared state of the API.
 pub struct ApiState {
     pub query: QueryEngine,
+    pub profiles: ProfileQueries,
+    pub rules: RulesStore,
     /// False until start-up has finished (WAL replayed, listeners bound).
     pub ready: AtomicBool,
 }
 
 impl ApiState {
-    pub fn new(query: QueryEngine) -> Arc<ApiState> {
+    pub fn new(query: QueryEngine, rules: RulesStore) -> Arc<ApiState> {
         Arc::new(ApiState {
+            profiles: ProfileQueries::new(query.clone()),
             query,
+            rules,
             ready: AtomicBool::new(false),
         })
     }
@@ -42,6 +52,8 @@ pub fn app(state: Arc<ApiState>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(self_metrics))
         .route("/api/v1/sql", post(sql))
+        .merge(profiles::routes())
+        .merge(pyroscope::routes())
         .with_state(state)
 }
 

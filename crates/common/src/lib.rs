@@ -15,11 +15,23 @@ pub enum Signal {
     Traces,
     Metrics,
     Logs,
+    /// Profile samples: `(time, series, stack_id, value)` rows.
+    Profiles,
+    /// The deduplicated stacks that profile samples point to. Not an OTLP signal of
+    /// its own but stored like one, so it is partitioned, retained and queried the
+    /// same way as the samples.
+    ProfileStacks,
 }
 
 impl Signal {
     /// All signals, in a stable order.
-    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+    pub const ALL: [Signal; 5] = [
+        Signal::Traces,
+        Signal::Metrics,
+        Signal::Logs,
+        Signal::Profiles,
+        Signal::ProfileStacks,
+    ];
 
     /// The short name used in paths, metrics labels and config keys.
     pub fn as_str(self) -> &'static str {
@@ -27,6 +39,8 @@ impl Signal {
             Signal::Traces => "traces",
             Signal::Metrics => "metrics",
             Signal::Logs => "logs",
+            Signal::Profiles => "profiles",
+            Signal::ProfileStacks => "profile_stacks",
         }
     }
 
@@ -36,6 +50,8 @@ impl Signal {
             Signal::Traces => "spans",
             Signal::Metrics => "metric_points",
             Signal::Logs => "logs",
+            Signal::Profiles => "profile_samples",
+            Signal::ProfileStacks => "profile_stacks",
         }
     }
 
@@ -45,6 +61,8 @@ impl Signal {
             Signal::Traces => 1,
             Signal::Metrics => 2,
             Signal::Logs => 3,
+            Signal::Profiles => 4,
+            Signal::ProfileStacks => 5,
         }
     }
 
@@ -54,6 +72,8 @@ impl Signal {
             1 => Some(Signal::Traces),
             2 => Some(Signal::Metrics),
             3 => Some(Signal::Logs),
+            4 => Some(Signal::Profiles),
+            5 => Some(Signal::ProfileStacks),
             _ => None,
         }
     }

@@ -50,6 +50,17 @@ pub struct RawConfig {
     pub retention: RawRetention,
     /// Query limits.
     pub query: RawQuery,
+    /// Profiles: the flamegraph view rules.
+    pub profiles: RawProfiles,
+}
+
+/// `profiles:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawProfiles {
+    /// View rules every flamegraph applies (presets, hide/collapse/rename/tag
+    /// rules); rules added through the API come after them.
+    pub view_rules: vispyr_flamegraph::RuleSet,
 }
 
 /// `limits:` section.
@@ -92,6 +103,8 @@ pub struct RawRetention {
     pub metrics: Option<String>,
     /// Retention of logs (default `30d`).
     pub logs: Option<String>,
+    /// Retention of profiles, samples and stacks alike (default `30d`).
+    pub profiles: Option<String>,
     /// How often retention runs (default `10m`).
     pub check_interval: Option<String>,
 }
@@ -134,6 +147,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub retention: Retention,
     pub query: QueryConfig,
+    /// View rules from the config file, already checked to compile.
+    pub view_rules: vispyr_flamegraph::RuleSet,
 }
 
 /// Resolved ingest limits.
@@ -161,6 +176,7 @@ pub struct Retention {
     pub traces: Duration,
     pub metrics: Duration,
     pub logs: Duration,
+    pub profiles: Duration,
     pub check_interval: Duration,
 }
 
@@ -329,12 +345,22 @@ impl RawConfig {
                 self.retention.logs.as_deref(),
                 defaults::RETENTION,
             )?,
+            profiles: resolve_duration(
+                "retention.profiles",
+                self.retention.profiles.as_deref(),
+                defaults::RETENTION,
+            )?,
             check_interval: resolve_duration(
                 "retention.check_interval",
                 self.retention.check_interval.as_deref(),
                 defaults::RETENTION_CHECK_INTERVAL,
             )?,
         };
+
+        self.profiles
+            .view_rules
+            .compile()
+            .map_err(|error| invalid("profiles.view_rules", &error.to_string()))?;
 
         let query = QueryConfig {
             sql_row_limit: self.query.sql_row_limit.unwrap_or(defaults::SQL_ROW_LIMIT),
@@ -357,6 +383,7 @@ impl RawConfig {
             storage,
             retention,
             query,
+            view_rules: self.profiles.view_rules.clone(),
         })
     }
 }
@@ -381,6 +408,7 @@ impl Retention {
             vispyr_common::Signal::Traces => self.traces,
             vispyr_common::Signal::Metrics => self.metrics,
             vispyr_common::Signal::Logs => self.logs,
+            vispyr_common::Signal::Profiles | vispyr_common::Signal::ProfileStacks => self.profiles,
         }
     }
 }
@@ -463,8 +491,11 @@ mod tests {
         assert_eq!(config.storage.flush_max_bytes, 1_000_000);
         assert_eq!(config.storage.flush_max_age, Duration::from_secs(30));
         assert_eq!(config.retention.logs, Duration::from_secs(7 * 86_400));
+        assert_eq!(config.retention.profiles, Duration::from_secs(3 * 86_400));
         assert_eq!(config.retention.metrics, Duration::from_secs(90 * 86_400));
         assert_eq!(config.query.sql_row_limit, 500);
+        assert_eq!(config.view_rules.presets, vec!["nodejs".to_string()]);
+        assert_eq!(config.view_rules.rules.len(), 2);
     }
 
     #[test]

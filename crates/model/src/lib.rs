@@ -13,8 +13,11 @@
 //! partial success means. This crate does no I/O.
 
 mod attributes;
+pub mod ipc;
 mod logs;
 mod metrics;
+mod otlp_profiles;
+pub mod profiles;
 pub mod prometheus;
 pub mod schema;
 mod traces;
@@ -22,6 +25,7 @@ mod traces;
 pub use attributes::{AttributeType, any_value_to_string};
 pub use logs::convert_logs;
 pub use metrics::convert_metrics;
+pub use otlp_profiles::{ConvertedProfiles, convert_otlp_profiles};
 pub use schema::schema_for;
 pub use traces::convert_traces;
 

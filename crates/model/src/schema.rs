@@ -142,6 +142,8 @@ pub fn schema_for(signal: Signal) -> SchemaRef {
         Signal::Traces => spans_schema(),
         Signal::Metrics => metric_points_schema(),
         Signal::Logs => logs_schema(),
+        Signal::Profiles => crate::profiles::profile_samples_schema(),
+        Signal::ProfileStacks => crate::profiles::profile_stacks_schema(),
     }
 }
 

@@ -6,3 +6,4 @@
 
 pub mod pprof;
 pub mod pyroscope;
+pub mod querier;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, prost::Message, serde::Serialize, serde::Deserialize)]
 pub struct LabelPair {
     #[prost(string, tag = "1")]
     pub name: String,

@@ -8,7 +8,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use vispyr_common::Signal;
 use vispyr_storage::Storage;
 
@@ -125,6 +125,24 @@ impl QueryEngine {
                 batches.push(batch);
             }
             Ok::<_, QueryError>((schema, batches, truncated))
+        };
+        match tokio::time::timeout(self.timeout, run).await {
+            Ok(result) => result,
+            Err(_) => Err(QueryError::Timeout(self.timeout)),
+        }
+    }
+
+    /// Runs `sql` with the timeout but no row limit: for the signal engines, whose
+    /// queries aggregate (their results are bounded by what they group by).
+    pub async fn sql_batches_unlimited(
+        &self,
+        sql: &str,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>, bool), QueryError> {
+        let run = async {
+            let stream = self.stream(sql).await?;
+            let schema = stream.schema();
+            let batches: Vec<RecordBatch> = stream.try_collect().await?;
+            Ok::<_, QueryError>((schema, batches, false))
         };
         match tokio::time::timeout(self.timeout, run).await {
             Ok(result) => result,

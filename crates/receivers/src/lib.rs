@@ -13,6 +13,7 @@
 //! over the limit 413, and a full server 429 / RESOURCE_EXHAUSTED with a retry hint.
 
 pub mod otlp;
+pub mod pyroscope;
 
 use std::time::Duration;
 
@@ -20,8 +21,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::profiles::v1development::ExportProfilesServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use vispyr_common::Signal;
+use vispyr_model::profiles::NormalizedProfile;
 
 /// A decoded OTLP export request of one signal.
 #[derive(Debug, Clone)]
@@ -29,6 +32,7 @@ pub enum OtlpRequest {
     Traces(ExportTraceServiceRequest),
     Metrics(ExportMetricsServiceRequest),
     Logs(ExportLogsServiceRequest),
+    Profiles(ExportProfilesServiceRequest),
 }
 
 impl OtlpRequest {
@@ -37,6 +41,7 @@ impl OtlpRequest {
             OtlpRequest::Traces(_) => Signal::Traces,
             OtlpRequest::Metrics(_) => Signal::Metrics,
             OtlpRequest::Logs(_) => Signal::Logs,
+            OtlpRequest::Profiles(_) => Signal::Profiles,
         }
     }
 }
@@ -82,4 +87,51 @@ pub enum IngestError {
 #[async_trait]
 pub trait IngestHandler: Send + Sync + 'static {
     async fn export(&self, export: OtlpExport) -> Result<ExportOutcome, IngestError>;
+
+    /// Stores profiles, already normalised by the receiver (Pyroscope, OTLP).
+    async fn ingest_profiles(&self, ingest: ProfileIngest) -> Result<ExportOutcome, IngestError>;
+}
+
+/// Profiles handed to the handler, from any profile receiver.
+#[derive(Debug, Clone)]
+pub struct ProfileIngest {
+    pub profiles: Vec<NormalizedProfile>,
+    /// Which receiver got them, for self-telemetry.
+    pub receiver: &'static str,
+}
+
+/// Reads a request body of at most `limit` bytes and undoes its
+/// `Content-Encoding` (gzip, zstd), again refusing more than `limit` bytes.
+pub(crate) async fn read_body(
+    headers: &http::HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<Bytes, otlp::DecodeError> {
+    use http_body_util::{BodyExt, Limited};
+    use otlp::DecodeError;
+    let collected = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|error| {
+            if error.is::<http_body_util::LengthLimitError>() {
+                DecodeError::TooLarge { limit }
+            } else {
+                DecodeError::Malformed(format!("failed to read request body: {error}"))
+            }
+        })?
+        .to_bytes();
+    let encoding = headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    match encoding.as_str() {
+        "" | "identity" => Ok(collected),
+        "gzip" | "x-gzip" => otlp::gunzip_limited(&collected, limit),
+        "zstd" => otlp::unzstd_limited(&collected, limit),
+        other => Err(DecodeError::UnsupportedMediaType(format!(
+            "unsupported Content-Encoding {other:?}: use gzip, zstd or none"
+        ))),
+    }
 }

@@ -837,7 +837,8 @@ async fn maintenance_loop(storage: Storage) {
     }
 }
 
-/// The standard decoder: WAL payloads are OTLP export requests as protobuf.
+/// The standard decoder: WAL payloads are OTLP export requests as protobuf, except
+/// for profiles, which are normalised from several formats and logged as Arrow IPC.
 pub fn otlp_decoder(
     signal: Signal,
     received_at: i64,
@@ -859,6 +860,9 @@ pub fn otlp_decoder(
             let request =
                 logs::v1::ExportLogsServiceRequest::decode(payload).map_err(|e| e.to_string())?;
             vispyr_model::convert_logs(&request, received_at).batch
+        }
+        Signal::Profiles | Signal::ProfileStacks => {
+            vispyr_model::ipc::decode(payload).map_err(|e| e.to_string())?
         }
     };
     Ok(batch)

@@ -8,7 +8,7 @@ use vispyr_common::Signal;
 /// Rows of every signal received since the last rotation.
 #[derive(Debug, Default)]
 pub(crate) struct Memtable {
-    batches: [Vec<RecordBatch>; 3],
+    batches: [Vec<RecordBatch>; Signal::ALL.len()],
     pub bytes: usize,
     pub rows: usize,
     pub first_write: Option<Instant>,
@@ -21,6 +21,8 @@ fn index(signal: Signal) -> usize {
         Signal::Traces => 0,
         Signal::Metrics => 1,
         Signal::Logs => 2,
+        Signal::Profiles => 3,
+        Signal::ProfileStacks => 4,
     }
 }
 

@@ -28,6 +28,8 @@ pub fn sort_columns(signal: Signal) -> &'static [&'static str] {
         Signal::Traces => &["service_name", "timestamp"],
         Signal::Logs => &["service_name", "timestamp"],
         Signal::Metrics => &["metric_name", "service_name", "timestamp"],
+        Signal::Profiles => &["service_name", "profile_type", "timestamp"],
+        Signal::ProfileStacks => &["service_name", "stack_id"],
     }
 }
 

@@ -66,6 +66,32 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(config))
 }
 
+/// Collapses repeated slashes in the request path (`//ingest` → `/ingest`).
+fn collapse_slashes(mut request: axum::extract::Request) -> axum::extract::Request {
+    let uri = request.uri();
+    if !uri.path().contains("//") {
+        return request;
+    }
+    let mut path = String::with_capacity(uri.path().len());
+    for c in uri.path().chars() {
+        if !(c == '/' && path.ends_with('/')) {
+            path.push(c);
+        }
+    }
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    let mut parts = uri.clone().into_parts();
+    if let Ok(value) = path_and_query.parse() {
+        parts.path_and_query = Some(value);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
 async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     let listener = TcpListener::bind(addr)
         .await
@@ -84,7 +110,12 @@ async fn serve(config: vispyr_config::Config) -> anyhow::Result<()> {
         config.query.sql_row_limit,
         config.query.timeout,
     )?;
-    let api_state = ApiState::new(query);
+    let rules = vispyr_api::profiles::rules_store::RulesStore::open(
+        &config.data_dir,
+        config.view_rules.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let api_state = ApiState::new(query, rules);
     let handler: Arc<dyn IngestHandler> = Arc::new(OtlpPipeline::new(storage.clone()));
 
     let http_listener = bind("http", config.http_addr).await?;
@@ -96,11 +127,21 @@ async fn serve(config: vispyr_config::Config) -> anyhow::Result<()> {
         let _ = receiver.wait_for(|stop| *stop).await;
     };
 
-    let api_router = vispyr_api::app(Arc::clone(&api_state));
+    let api_router = vispyr_api::app(Arc::clone(&api_state)).merge(
+        vispyr_receivers::pyroscope::router(Arc::clone(&handler), config.limits.max_request_body),
+    );
+    // SDKs configured with a trailing slash send `//ingest`: route it as `/ingest`.
+    let api_service = tower::Layer::layer(
+        &tower::util::MapRequestLayer::new(collapse_slashes),
+        api_router,
+    );
     let api_server = tokio::spawn(
-        axum::serve(http_listener, api_router)
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
+        axum::serve(
+            http_listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service(api_service),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()))
+        .into_future(),
     );
     let otlp_router =
         vispyr_receivers::otlp::http::router(Arc::clone(&handler), config.limits.max_request_body);
@@ -109,15 +150,16 @@ async fn serve(config: vispyr_config::Config) -> anyhow::Result<()> {
             .with_graceful_shutdown(stopped(stop_rx.clone()))
             .into_future(),
     );
-    let (traces, metrics, logs) = vispyr_receivers::otlp::grpc::services(
+    let otlp = vispyr_receivers::otlp::grpc::services(
         Arc::clone(&handler),
         config.limits.max_request_body,
     );
     let grpc_server = tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(traces)
-            .add_service(metrics)
-            .add_service(logs)
+            .add_service(otlp.traces)
+            .add_service(otlp.metrics)
+            .add_service(otlp.logs)
+            .add_service(otlp.profiles)
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(otlp_grpc_listener),
                 stopped(stop_rx.clone()),

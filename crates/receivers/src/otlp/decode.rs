@@ -9,6 +9,7 @@ use vispyr_common::Signal;
 use crate::OtlpRequest;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::profiles::v1development::ExportProfilesServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 /// Why a body could not be decoded.
@@ -27,6 +28,7 @@ fn request_name(signal: Signal) -> &'static str {
         Signal::Traces => "ExportTraceServiceRequest",
         Signal::Metrics => "ExportMetricsServiceRequest",
         Signal::Logs => "ExportLogsServiceRequest",
+        Signal::Profiles | Signal::ProfileStacks => "ExportProfilesServiceRequest",
     }
 }
 
@@ -48,6 +50,9 @@ pub fn decode_protobuf(signal: Signal, body: &Bytes) -> Result<OtlpRequest, Deco
         Signal::Logs => {
             OtlpRequest::Logs(ExportLogsServiceRequest::decode(body.clone()).map_err(malformed)?)
         }
+        Signal::Profiles | Signal::ProfileStacks => OtlpRequest::Profiles(
+            ExportProfilesServiceRequest::decode(body.clone()).map_err(malformed)?,
+        ),
     })
 }
 
@@ -63,6 +68,9 @@ pub fn decode_json(signal: Signal, body: &[u8]) -> Result<OtlpRequest, DecodeErr
         Signal::Traces => OtlpRequest::Traces(serde_json::from_slice(body).map_err(malformed)?),
         Signal::Metrics => OtlpRequest::Metrics(serde_json::from_slice(body).map_err(malformed)?),
         Signal::Logs => OtlpRequest::Logs(serde_json::from_slice(body).map_err(malformed)?),
+        Signal::Profiles | Signal::ProfileStacks => {
+            OtlpRequest::Profiles(serde_json::from_slice(body).map_err(malformed)?)
+        }
     })
 }
 

@@ -81,6 +81,8 @@ pub struct TraceKind;
 pub struct MetricsKind;
 /// `opentelemetry.proto.collector.logs.v1.LogsService`.
 pub struct LogsKind;
+/// `opentelemetry.proto.collector.profiles.v1development.ProfilesService`.
+pub struct ProfilesKind;
 
 impl ServiceKind for TraceKind {
     const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
@@ -93,6 +95,11 @@ impl ServiceKind for MetricsKind {
 impl ServiceKind for LogsKind {
     const NAME: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
     const SIGNAL: Signal = Signal::Logs;
+}
+impl ServiceKind for ProfilesKind {
+    const NAME: &'static str =
+        "opentelemetry.proto.collector.profiles.v1development.ProfilesService";
+    const SIGNAL: Signal = Signal::Profiles;
 }
 
 /// One OTLP export service over gRPC.
@@ -260,18 +267,20 @@ where
     }
 }
 
-/// The three services, ready to add to a tonic server.
-pub fn services(
-    handler: Arc<dyn IngestHandler>,
-    max_message: usize,
-) -> (
-    ExportService<TraceKind>,
-    ExportService<MetricsKind>,
-    ExportService<LogsKind>,
-) {
-    (
-        ExportService::new(Arc::clone(&handler), max_message),
-        ExportService::new(Arc::clone(&handler), max_message),
-        ExportService::new(handler, max_message),
-    )
+/// The four OTLP export services, ready to add to a tonic server.
+pub struct Services {
+    pub traces: ExportService<TraceKind>,
+    pub metrics: ExportService<MetricsKind>,
+    pub logs: ExportService<LogsKind>,
+    pub profiles: ExportService<ProfilesKind>,
+}
+
+/// The four services over one handler.
+pub fn services(handler: Arc<dyn IngestHandler>, max_message: usize) -> Services {
+    Services {
+        traces: ExportService::new(Arc::clone(&handler), max_message),
+        metrics: ExportService::new(Arc::clone(&handler), max_message),
+        logs: ExportService::new(Arc::clone(&handler), max_message),
+        profiles: ExportService::new(handler, max_message),
+    }
 }

@@ -1,4 +1,5 @@
-//! OTLP/HTTP: `POST /v1/traces`, `/v1/metrics`, `/v1/logs` with protobuf or JSON
+//! OTLP/HTTP: `POST /v1/traces`, `/v1/metrics`, `/v1/logs`, `/v1development/profiles`
+//! with protobuf or JSON
 //! bodies, optionally gzip-compressed.
 
 use std::sync::Arc;
@@ -9,13 +10,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use prost::Message;
 use vispyr_common::Signal;
 
-use super::decode::{DecodeError, decode_json, decode_protobuf, gunzip_limited, unzstd_limited};
+use super::decode::{DecodeError, decode_json, decode_protobuf};
 use super::response::ExportResponse;
+use crate::read_body;
 use crate::{ExportOutcome, IngestError, IngestHandler, OtlpExport};
 
 /// Receiver name in self-telemetry.
@@ -48,6 +48,7 @@ pub fn router(handler: Arc<dyn IngestHandler>, max_body: usize) -> Router {
         .route("/v1/traces", post(traces))
         .route("/v1/metrics", post(metrics))
         .route("/v1/logs", post(logs))
+        .route("/v1development/profiles", post(profiles))
         .with_state(state)
 }
 
@@ -61,6 +62,10 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
 
 async fn logs(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     handle(&state, Signal::Logs, &headers, body).await
+}
+
+async fn profiles(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    handle(&state, Signal::Profiles, &headers, body).await
 }
 
 fn format_of(headers: &HeaderMap) -> Result<Format, String> {
@@ -80,34 +85,6 @@ fn format_of(headers: &HeaderMap) -> Result<Format, String> {
         _ => Err(format!(
             "unsupported Content-Type {text:?}: use application/x-protobuf or application/json"
         )),
-    }
-}
-
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, DecodeError> {
-    let collected = Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|error| {
-            if error.is::<http_body_util::LengthLimitError>() {
-                DecodeError::TooLarge { limit }
-            } else {
-                DecodeError::Malformed(format!("failed to read request body: {error}"))
-            }
-        })?
-        .to_bytes();
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("identity")
-        .trim()
-        .to_ascii_lowercase();
-    match encoding.as_str() {
-        "" | "identity" => Ok(collected),
-        "gzip" | "x-gzip" => gunzip_limited(&collected, limit),
-        "zstd" => unzstd_limited(&collected, limit),
-        other => Err(DecodeError::UnsupportedMediaType(format!(
-            "unsupported Content-Encoding {other:?}: use gzip, zstd or none"
-        ))),
     }
 }
 

@@ -5,7 +5,7 @@ pub mod grpc;
 pub mod http;
 mod response;
 
-pub use decode::{DecodeError, decode_protobuf};
+pub use decode::{DecodeError, decode_protobuf, gunzip_limited, unzstd_limited};
 
 /// Paths of the three OTLP/gRPC export methods.
 pub const GRPC_TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";

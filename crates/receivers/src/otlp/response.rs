@@ -6,6 +6,9 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::profiles::v1development::{
+    ExportProfilesPartialSuccess, ExportProfilesServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
@@ -20,6 +23,7 @@ pub(crate) enum ExportResponse {
     Traces(ExportTraceServiceResponse),
     Metrics(ExportMetricsServiceResponse),
     Logs(ExportLogsServiceResponse),
+    Profiles(ExportProfilesServiceResponse),
 }
 
 impl ExportResponse {
@@ -46,6 +50,14 @@ impl ExportResponse {
                     error_message: message,
                 }),
             }),
+            Signal::Profiles | Signal::ProfileStacks => {
+                ExportResponse::Profiles(ExportProfilesServiceResponse {
+                    partial_success: partial.then_some(ExportProfilesPartialSuccess {
+                        rejected_profiles: rejected,
+                        error_message: message,
+                    }),
+                })
+            }
         }
     }
 
@@ -54,6 +66,7 @@ impl ExportResponse {
             ExportResponse::Traces(response) => response.encode_to_vec(),
             ExportResponse::Metrics(response) => response.encode_to_vec(),
             ExportResponse::Logs(response) => response.encode_to_vec(),
+            ExportResponse::Profiles(response) => response.encode_to_vec(),
         }
     }
 
@@ -62,6 +75,7 @@ impl ExportResponse {
             ExportResponse::Traces(response) => serde_json::to_vec(response),
             ExportResponse::Metrics(response) => serde_json::to_vec(response),
             ExportResponse::Logs(response) => serde_json::to_vec(response),
+            ExportResponse::Profiles(response) => serde_json::to_vec(response),
         };
         encoded.unwrap_or_else(|_| b"{}".to_vec())
     }

@@ -1,0 +1,71 @@
+//! Pyroscope ingest on the HTTP port: the SDKs' `POST /ingest` (pprof, JFR and
+//! collapsed-stack bodies) and Grafana Alloy's `POST /push.v1.PusherService/Push`
+//! (Connect, protobuf or JSON). Everything is normalised to
+//! [`NormalizedProfile`]s with Pyroscope profile type ids and handed to
+//! [`IngestHandler::ingest_profiles`].
+
+pub mod folded;
+mod ingest;
+mod jfr;
+pub mod name;
+pub mod pprof;
+mod push;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+
+use crate::{IngestError, IngestHandler};
+
+/// Receiver names in self-telemetry.
+pub const RECEIVER_INGEST: &str = "pyroscope_ingest";
+pub const RECEIVER_PUSH: &str = "pyroscope_push";
+
+struct AppState {
+    handler: Arc<dyn IngestHandler>,
+    max_body: usize,
+}
+
+/// `POST /ingest` and `POST /push.v1.PusherService/Push`. `max_body` bounds bodies
+/// before and after decompression.
+pub fn router(handler: Arc<dyn IngestHandler>, max_body: usize) -> Router {
+    let state = Arc::new(AppState { handler, max_body });
+    Router::new()
+        .route("/ingest", post(ingest::ingest))
+        .route("/push.v1.PusherService/Push", post(push::push))
+        .with_state(state)
+}
+
+/// A plain-text error, as the Pyroscope server answers `/ingest`.
+fn text_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{message}\n"),
+    )
+        .into_response()
+}
+
+/// Status and message for an error the handler returned.
+fn ingest_error_parts(error: &IngestError) -> (StatusCode, Option<u64>) {
+    match error {
+        IngestError::Throttled { retry_after, .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(retry_after.as_secs().max(1)),
+        ),
+        IngestError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(1)),
+        IngestError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
+    }
+}
+
+fn with_retry_after(mut response: Response, seconds: Option<u64>) -> Response {
+    if let Some(seconds) = seconds
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
