@@ -8,7 +8,7 @@ use opentelemetry_proto::tonic::collector::profiles::v1development::ExportProfil
 use opentelemetry_proto::tonic::profiles::v1development::{Profile, ProfilesDictionary};
 use vispyr_common::profile::Frame;
 
-use crate::profiles::{NormalizedProfile, NormalizedSample, profile_type_of};
+use crate::profiles::{NormalizedProfile, NormalizedSample, StackTableBuilder, profile_type_of};
 use crate::{Rejections, any_value_to_string, service_name_of};
 
 /// Deepest stack accepted, in frames.
@@ -110,9 +110,10 @@ fn convert_profile(
         labels: labels.clone(),
         timestamp: i64::try_from(profile.time_unix_nano).unwrap_or(i64::MAX),
         duration_ns: i64::try_from(profile.duration_nano).unwrap_or(i64::MAX),
-        stacks: Vec::new(),
+        stacks: Default::default(),
         samples: Vec::with_capacity(profile.samples.len()),
     };
+    let mut table = StackTableBuilder::default();
     let mut stack_of: std::collections::HashMap<i32, usize> = std::collections::HashMap::new();
     for sample in &profile.samples {
         let value = if sample.values.is_empty() {
@@ -127,9 +128,10 @@ fn convert_profile(
             Some(&stack) => stack,
             None => {
                 let frames = stack_frames(dictionary, sample.stack_index)?;
-                stack_of.insert(sample.stack_index, normalized.stacks.len());
-                normalized.stacks.push(frames);
-                normalized.stacks.len() - 1
+                let frames = frames.into_iter().map(|f| table.frame(f)).collect();
+                let stack = table.stack(frames);
+                stack_of.insert(sample.stack_index, stack);
+                stack
             }
         };
         let mut sample_labels = sample
@@ -149,6 +151,7 @@ fn convert_profile(
             labels: sample_labels,
         });
     }
+    normalized.stacks = table.finish();
     Ok(normalized)
 }
 

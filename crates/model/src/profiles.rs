@@ -39,9 +39,88 @@ pub struct NormalizedProfile {
     /// Start of the profile, Unix nanoseconds.
     pub timestamp: i64,
     pub duration_ns: i64,
-    /// Stacks, root first. Samples refer to them by index.
-    pub stacks: Vec<Vec<Frame>>,
+    /// Distinct frames and stacks; samples refer to stacks by index. Shared by the
+    /// profiles of one upload (one per sample type).
+    pub stacks: Arc<StackTable>,
     pub samples: Vec<NormalizedSample>,
+}
+
+/// The distinct frames and stacks of an upload: each frame once, each stack a list
+/// of frame indexes, root first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StackTable {
+    pub frames: Vec<Frame>,
+    pub stacks: Vec<Vec<u32>>,
+}
+
+impl StackTable {
+    /// A table of the given stacks (root first), in order.
+    pub fn from_stacks(stacks: Vec<Vec<Frame>>) -> Arc<StackTable> {
+        let mut builder = StackTableBuilder::default();
+        for stack in stacks {
+            let indexes = stack.into_iter().map(|f| builder.frame(f)).collect();
+            builder.push_stack(indexes);
+        }
+        builder.finish()
+    }
+
+    /// The frames of stack `index`, root first.
+    pub fn frames_of(&self, index: usize) -> Vec<Frame> {
+        self.stacks[index]
+            .iter()
+            .map(|&f| self.frames[f as usize].clone())
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.stacks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stacks.is_empty()
+    }
+}
+
+/// Builds a [`StackTable`], interning frames and stacks.
+#[derive(Debug, Default)]
+pub struct StackTableBuilder {
+    table: StackTable,
+    frames: HashMap<Frame, u32>,
+    stacks: HashMap<Vec<u32>, usize>,
+}
+
+impl StackTableBuilder {
+    /// The index of `frame`, added if new.
+    pub fn frame(&mut self, frame: Frame) -> u32 {
+        if let Some(&index) = self.frames.get(&frame) {
+            return index;
+        }
+        let index = u32::try_from(self.table.frames.len()).unwrap_or(u32::MAX);
+        self.table.frames.push(frame.clone());
+        self.frames.insert(frame, index);
+        index
+    }
+
+    /// The index of the stack with these frames (root first), added if new.
+    pub fn stack(&mut self, frames: Vec<u32>) -> usize {
+        if let Some(&index) = self.stacks.get(&frames) {
+            return index;
+        }
+        let index = self.table.stacks.len();
+        self.stacks.insert(frames.clone(), index);
+        self.table.stacks.push(frames);
+        index
+    }
+
+    /// Adds a stack without looking for an equal one (the caller deduplicated).
+    pub fn push_stack(&mut self, frames: Vec<u32>) -> usize {
+        self.table.stacks.push(frames);
+        self.table.stacks.len() - 1
+    }
+
+    pub fn finish(self) -> Arc<StackTable> {
+        Arc::new(self.table)
+    }
 }
 
 /// One sample of a [`NormalizedProfile`].
@@ -164,18 +243,42 @@ pub fn profile_stacks_schema() -> SchemaRef {
         .clone()
 }
 
-/// The id of a stack: xxh3-64 of its frames, stable across versions and processes.
-pub fn stack_id(frames: &[Frame]) -> u64 {
+/// The hash of one frame: xxh3-64 of its fields, stable across versions.
+pub fn frame_hash(frame: &Frame) -> u64 {
     use std::hash::Hasher;
     let mut hasher = twox_hash::XxHash3_64::with_seed(0);
-    for frame in frames {
-        for field in [&frame.function, &frame.file, &frame.mapping] {
-            hasher.write(&(field.len() as u64).to_le_bytes());
-            hasher.write(field.as_bytes());
-        }
-        hasher.write(&frame.line.to_le_bytes());
+    for field in [&frame.function, &frame.file, &frame.mapping] {
+        hasher.write(&(field.len() as u64).to_le_bytes());
+        hasher.write(field.as_bytes());
+    }
+    hasher.write(&frame.line.to_le_bytes());
+    hasher.finish()
+}
+
+/// The id of a stack from its frames' hashes, root first.
+pub fn stack_id_of_hashes(hashes: impl IntoIterator<Item = u64>) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = twox_hash::XxHash3_64::with_seed(0);
+    for hash in hashes {
+        hasher.write(&hash.to_le_bytes());
     }
     hasher.finish()
+}
+
+/// The id of a stack: a hash of its frames' hashes, so equal stacks get one id
+/// whatever profile, format or process they come from.
+pub fn stack_id(frames: &[Frame]) -> u64 {
+    stack_id_of_hashes(frames.iter().map(frame_hash))
+}
+
+/// Stack ids of every stack of a table; each frame is hashed once.
+fn stack_ids(table: &StackTable) -> Vec<u64> {
+    let hashes: Vec<u64> = table.frames.iter().map(frame_hash).collect();
+    table
+        .stacks
+        .iter()
+        .map(|stack| stack_id_of_hashes(stack.iter().map(|&f| hashes[f as usize])))
+        .collect()
 }
 
 /// A stack as stored: `(hour partition, service, stack id)`. Stacks are stored once
@@ -203,8 +306,11 @@ pub struct ProfileRows {
     pub new_stacks: Vec<StackKey>,
 }
 
-/// A sample row's identity within a profile: stack id, labels, span id.
-type RowKey = (u64, Vec<(String, String)>, Option<String>);
+/// Labels of a row and its span id.
+type LabelSet = (Vec<(String, String)>, Option<String>);
+
+/// A sample row's identity within a profile: stack id and label set index.
+type RowKey = (u64, usize);
 
 /// Turns profiles into rows. `is_stored(key)` says whether a stack is already stored
 /// in its hour partition; such stacks are not written again. Samples of one profile
@@ -217,12 +323,25 @@ pub fn profile_rows(
     let mut stacks = StackColumns::default();
     let mut new_stacks = Vec::new();
     let mut emitted: HashMap<StackKey, ()> = HashMap::new();
+    // Profiles of one upload share their stack table: hash it once.
+    let mut ids_of: Vec<(*const StackTable, Vec<u64>)> = Vec::new();
 
     for profile in profiles {
         let hour = hour_of(profile.timestamp);
         let service = service_key(&profile.service_name);
-        let ids: Vec<u64> = profile.stacks.iter().map(|s| stack_id(s)).collect();
+        let table = Arc::as_ptr(&profile.stacks);
+        if !ids_of.iter().any(|(t, _)| *t == table) {
+            ids_of.push((table, stack_ids(&profile.stacks)));
+        }
+        let ids = &ids_of
+            .iter()
+            .find(|(t, _)| *t == table)
+            .expect("just added")
+            .1;
         let profile_type = profile.profile_type.id();
+        // Label sets (with the span id) of the profile's rows; 0 is the profile's own.
+        let mut label_sets: Vec<LabelSet> = vec![merge_labels(&profile.labels, &[])];
+        let mut label_set_index: HashMap<LabelSet, usize> = HashMap::new();
 
         // Sum samples that end up in the same row.
         let mut rows: HashMap<RowKey, i64> = HashMap::new();
@@ -234,12 +353,24 @@ pub fn profile_rows(
             let Some(&id) = ids.get(sample.stack) else {
                 continue;
             };
-            let (labels, span_id) = merge_labels(&profile.labels, &sample.labels);
-            let key = (id, labels, span_id);
+            let set = if sample.labels.is_empty() {
+                0
+            } else {
+                let merged = merge_labels(&profile.labels, &sample.labels);
+                match label_set_index.get(&merged) {
+                    Some(&index) => index,
+                    None => {
+                        label_sets.push(merged.clone());
+                        label_set_index.insert(merged, label_sets.len() - 1);
+                        label_sets.len() - 1
+                    }
+                }
+            };
+            let key = (id, set);
             match rows.get_mut(&key) {
                 Some(value) => *value = value.saturating_add(sample.value),
                 None => {
-                    order.push(key.clone());
+                    order.push(key);
                     rows.insert(key, sample.value);
                 }
             }
@@ -251,17 +382,20 @@ pub fn profile_rows(
                     profile.timestamp,
                     &profile.service_name,
                     id,
-                    &profile.stacks[sample.stack],
+                    profile.stacks.stacks[sample.stack]
+                        .iter()
+                        .map(|&f| &profile.stacks.frames[f as usize]),
                 );
             }
         }
         for key in order {
             let value = rows[&key];
-            let (id, labels, span_id) = key;
+            let (id, set) = key;
+            let (labels, span_id) = &label_sets[set];
             samples.push(
                 profile,
                 &profile_type,
-                &labels,
+                labels,
                 span_id.as_deref(),
                 id,
                 value,
@@ -384,7 +518,13 @@ impl Default for StackColumns {
 }
 
 impl StackColumns {
-    fn push(&mut self, timestamp: i64, service_name: &str, stack_id: u64, frames: &[Frame]) {
+    fn push<'a>(
+        &mut self,
+        timestamp: i64,
+        service_name: &str,
+        stack_id: u64,
+        frames: impl Iterator<Item = &'a Frame>,
+    ) {
         self.timestamp.append_value(timestamp);
         self.service_name.append_value(service_name);
         self.stack_id.append_value(stack_id);
@@ -452,11 +592,11 @@ mod tests {
             labels: vec![("region".into(), "eu".into())],
             timestamp,
             duration_ns: 10_000_000_000,
-            stacks: vec![
+            stacks: StackTable::from_stacks(vec![
                 vec![Frame::named("main"), Frame::named("hot")],
                 vec![Frame::named("main"), Frame::named("cold")],
                 vec![Frame::named("main"), Frame::named("hot")],
-            ],
+            ]),
             samples: vec![
                 NormalizedSample {
                     stack: 0,

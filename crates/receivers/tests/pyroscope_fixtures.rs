@@ -72,7 +72,8 @@ fn node_wall_profile_matches_what_the_sdk_sent() {
         .samples
         .iter()
         .filter(|s| {
-            wall.stacks[s.stack]
+            wall.stacks
+                .frames_of(s.stack)
                 .last()
                 .unwrap()
                 .function

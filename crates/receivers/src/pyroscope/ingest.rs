@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use vispyr_common::now_unix_nanos;
 use vispyr_common::profile::ProfileType;
-use vispyr_model::profiles::{NormalizedProfile, NormalizedSample};
+use vispyr_model::profiles::{NormalizedProfile, NormalizedSample, StackTableBuilder};
 
 use super::name::{AppName, parse_app_name};
 use super::{
@@ -320,17 +320,20 @@ pub(super) fn folded_profile(
         labels: params.app.labels.clone(),
         timestamp: params.from,
         duration_ns: (params.until - params.from).max(0),
-        stacks: Vec::with_capacity(stacks.len()),
+        stacks: Default::default(),
         samples: Vec::with_capacity(stacks.len()),
     };
+    let mut table = StackTableBuilder::default();
     for (frames, value) in stacks {
+        // The parser already merged equal stacks.
+        let frames = frames.into_iter().map(|f| table.frame(f)).collect();
         profile.samples.push(NormalizedSample {
-            stack: profile.stacks.len(),
+            stack: table.push_stack(frames),
             value: value.saturating_mul(multiplier),
             labels: Vec::new(),
         });
-        profile.stacks.push(frames);
     }
+    profile.stacks = table.finish();
     profile
 }
 

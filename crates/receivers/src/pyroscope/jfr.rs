@@ -13,7 +13,7 @@ use bytes::Bytes;
 use prost::Message;
 use vispyr_common::profile::{Frame, ProfileType};
 use vispyr_jfr::{EventKind, Recording};
-use vispyr_model::profiles::{NormalizedProfile, NormalizedSample};
+use vispyr_model::profiles::{NormalizedProfile, NormalizedSample, StackTableBuilder};
 use vispyr_proto::pyroscope::LabelsSnapshot;
 
 use super::ingest::IngestParams;
@@ -143,27 +143,24 @@ pub(super) fn convert(
         if set.samples.is_empty() {
             continue;
         }
-        let mut stacks: Vec<Vec<Frame>> = Vec::new();
-        let mut stack_index: HashMap<Vec<Frame>, usize> = HashMap::new();
+        let mut table = StackTableBuilder::default();
         let mut refs = Vec::with_capacity(set.samples.len());
         for sample in &set.samples {
-            let frames: Vec<Frame> = sample
+            let frames: Vec<u32> = sample
                 .frames
                 .iter()
-                .map(|f| Frame {
-                    function: f.function_name(),
-                    file: String::new(),
-                    line: f.line,
-                    mapping: String::new(),
+                .map(|f| {
+                    table.frame(Frame {
+                        function: f.function_name(),
+                        file: String::new(),
+                        line: f.line,
+                        mapping: String::new(),
+                    })
                 })
                 .collect();
-            let next = stacks.len();
-            let index = *stack_index.entry(frames.clone()).or_insert(next);
-            if index == next {
-                stacks.push(frames);
-            }
-            refs.push(index);
+            refs.push(table.stack(frames));
         }
+        let stacks = table.finish();
         for (profile_type, counts) in types_of(set.kind, hint) {
             let cpu_like = profile_type.sample_unit == "nanoseconds"
                 && matches!(profile_type.name.as_str(), "process_cpu" | "wall");
@@ -195,7 +192,7 @@ pub(super) fn convert(
                 labels: params.app.labels.clone(),
                 timestamp: params.from,
                 duration_ns: (params.until - params.from).max(0),
-                stacks: stacks.clone(),
+                stacks: std::sync::Arc::clone(&stacks),
                 samples,
             });
         }

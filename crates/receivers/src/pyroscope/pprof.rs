@@ -5,10 +5,13 @@
 //! message saying which one. Stacks deeper than [`MAX_STACK_DEPTH`] are refused.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use prost::Message;
 use vispyr_common::profile::Frame;
-use vispyr_model::profiles::{NormalizedProfile, NormalizedSample, profile_type_of};
+use vispyr_model::profiles::{
+    NormalizedProfile, NormalizedSample, StackTable, StackTableBuilder, profile_type_of,
+};
 use vispyr_proto::pprof::{Profile, ValueType};
 
 /// Deepest stack accepted, in frames (after expanding inlined functions).
@@ -128,7 +131,7 @@ pub fn normalize(
             .sample_stack
             .iter()
             .zip(&sample_labels)
-            .map(|(&stack, labels)| (stacks.stacks[stack].clone(), labels.clone()))
+            .map(|(&stack, labels)| (stacks.table.frames_of(stack), labels.clone()))
             .collect()
     } else {
         Vec::new()
@@ -175,7 +178,7 @@ pub fn normalize(
             labels: context.labels.clone(),
             timestamp,
             duration_ns,
-            stacks: stacks.stacks.clone(),
+            stacks: Arc::clone(&stacks.table),
             samples,
         });
     }
@@ -199,7 +202,7 @@ fn previous_values(previous: &Profile) -> Result<HashMap<(SampleKey, String), i6
                 ));
             }
         }
-        let frames = stacks.stacks[stacks.sample_stack[sample_index]].clone();
+        let frames = stacks.table.frames_of(stacks.sample_stack[sample_index]);
         for (index, value_type) in previous.sample_type.iter().enumerate() {
             let name = strings.get(value_type.r#type, "a sample type")?.to_owned();
             let value = sample.value.get(index).copied().unwrap_or(0);
@@ -212,7 +215,7 @@ fn previous_values(previous: &Profile) -> Result<HashMap<(SampleKey, String), i6
 
 /// The distinct stacks of a profile and which one each sample has.
 struct Stacks {
-    stacks: Vec<Vec<Frame>>,
+    table: Arc<StackTable>,
     sample_stack: Vec<usize>,
 }
 
@@ -225,9 +228,9 @@ impl Stacks {
             .iter()
             .map(|m| Ok((m.id, strings.get(m.filename, "a mapping")?)))
             .collect::<Result<_, String>>()?;
-        // Frames of each location, innermost first (pprof order).
-        let mut locations: HashMap<u64, Vec<Frame>> =
-            HashMap::with_capacity(profile.location.len());
+        let mut table = StackTableBuilder::default();
+        // Frame indexes of each location, innermost first (pprof order).
+        let mut locations: HashMap<u64, Vec<u32>> = HashMap::with_capacity(profile.location.len());
         for location in &profile.location {
             let mapping = if location.mapping_id == 0 {
                 ""
@@ -247,28 +250,29 @@ impl Stacks {
                         location.id, line.function_id
                     )
                 })?;
-                frames.push(Frame {
-                    function: strings.get(function.name, "a function name")?.to_owned(),
-                    file: strings
-                        .get(function.filename, "a function file name")?
-                        .to_owned(),
-                    line: line.line,
-                    mapping: mapping.to_owned(),
-                });
+                frames.push(
+                    table.frame(Frame {
+                        function: strings.get(function.name, "a function name")?.to_owned(),
+                        file: strings
+                            .get(function.filename, "a function file name")?
+                            .to_owned(),
+                        line: line.line,
+                        mapping: mapping.to_owned(),
+                    }),
+                );
             }
             if frames.is_empty() {
                 // Not symbolized: the address is all there is.
-                frames.push(Frame {
+                frames.push(table.frame(Frame {
                     function: format!("0x{:x}", location.address),
                     mapping: mapping.to_owned(),
                     ..Frame::default()
-                });
+                }));
             }
             locations.insert(location.id, frames);
         }
 
         let mut index: HashMap<&[u64], usize> = HashMap::new();
-        let mut stacks = Vec::new();
         let mut sample_stack = Vec::with_capacity(profile.sample.len());
         for sample in &profile.sample {
             if let Some(&existing) = index.get(sample.location_id.as_slice()) {
@@ -281,19 +285,19 @@ impl Stacks {
                 let location = locations.get(id).ok_or_else(|| {
                     format!("invalid pprof profile: a sample refers to location {id}, which does not exist")
                 })?;
-                frames.extend(location.iter().rev().cloned());
+                frames.extend(location.iter().rev());
                 if frames.len() > MAX_STACK_DEPTH {
                     return Err(format!(
                         "pprof profile has a stack deeper than {MAX_STACK_DEPTH} frames"
                     ));
                 }
             }
-            index.insert(sample.location_id.as_slice(), stacks.len());
-            sample_stack.push(stacks.len());
-            stacks.push(frames);
+            let stack = table.stack(frames);
+            index.insert(sample.location_id.as_slice(), stack);
+            sample_stack.push(stack);
         }
         Ok(Stacks {
-            stacks,
+            table: table.finish(),
             sample_stack,
         })
     }
