@@ -16,13 +16,13 @@ use crate::generator::Generator;
 use crate::pool::{PooledBody, mix};
 
 /// Back-off after a throttled response without a usable `Retry-After`.
-const DEFAULT_THROTTLE_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const DEFAULT_THROTTLE_BACKOFF: Duration = Duration::from_millis(100);
 /// Back-off after a transport error (e.g. connection refused).
-const ERROR_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const ERROR_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// How many error messages are printed before going quiet.
-const MAX_PRINTED_ERRORS: u64 = 5;
+pub(crate) const MAX_PRINTED_ERRORS: u64 = 5;
 
 /// Settings of one `spans` run.
 pub struct LoadConfig {
@@ -178,7 +178,7 @@ fn traces_url(endpoint: &str) -> String {
     }
 }
 
-fn now_unix_nanos() -> u64 {
+pub(crate) fn now_unix_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
@@ -230,7 +230,7 @@ async fn connection(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> Res
         let response = match request.body(body).send().await {
             Ok(r) => r,
             Err(e) => {
-                record_error(c, &format!("request failed: {}", error_chain(&e)));
+                record_error(&c.errors, &format!("request failed: {}", error_chain(&e)));
                 pause_until(backoff_deadline(ERROR_BACKOFF, &shared), &mut stop).await;
                 continue;
             }
@@ -241,7 +241,10 @@ async fn connection(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> Res
         let body = match response.bytes().await {
             Ok(b) => b,
             Err(e) => {
-                record_error(c, &format!("reading response failed: {}", error_chain(&e)));
+                record_error(
+                    &c.errors,
+                    &format!("reading response failed: {}", error_chain(&e)),
+                );
                 continue;
             }
         };
@@ -260,7 +263,7 @@ async fn connection(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> Res
             pause_until(backoff_deadline(wait, &shared), &mut stop).await;
         } else {
             let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-            record_error(c, &format!("HTTP {status}: {text}"));
+            record_error(&c.errors, &format!("HTTP {status}: {text}"));
         }
     }
     Ok(latencies)
@@ -272,7 +275,7 @@ fn backoff_deadline(wait: Duration, shared: &Shared) -> tokio::time::Instant {
 }
 
 /// Sleeps until `at`, or until Ctrl-C.
-async fn pause_until(at: tokio::time::Instant, stop: &mut watch::Receiver<bool>) {
+pub(crate) async fn pause_until(at: tokio::time::Instant, stop: &mut watch::Receiver<bool>) {
     if *stop.borrow() {
         return;
     }
@@ -283,7 +286,7 @@ async fn pause_until(at: tokio::time::Instant, stop: &mut watch::Receiver<bool>)
 }
 
 /// `Retry-After` in its delay-seconds form (the HTTP-date form is ignored).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let secs: f64 = headers
         .get(RETRY_AFTER)?
         .to_str()
@@ -306,7 +309,7 @@ fn rejected_spans(body: &[u8]) -> u64 {
 }
 
 /// `e: cause: cause…`, since reqwest's own message omits the cause.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -317,8 +320,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn record_error(c: &Counters, message: &str) {
-    let n = c.errors.fetch_add(1, Relaxed) + 1;
+/// Counts an error and prints the first few.
+pub(crate) fn record_error(errors: &AtomicU64, message: &str) {
+    let n = errors.fetch_add(1, Relaxed) + 1;
     if n <= MAX_PRINTED_ERRORS {
         eprintln!("vispyr-loadgen: error: {message}");
         if n == MAX_PRINTED_ERRORS {
@@ -352,7 +356,7 @@ async fn report_every_second(shared: Arc<Shared>, start: Instant) {
 }
 
 /// Nearest-rank percentile in milliseconds of sorted microsecond samples.
-fn percentile_ms(sorted_us: &[u64], p: f64) -> Option<f64> {
+pub(crate) fn percentile_ms(sorted_us: &[u64], p: f64) -> Option<f64> {
     if sorted_us.is_empty() {
         return None;
     }

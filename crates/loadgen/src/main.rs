@@ -32,6 +32,13 @@
 //! patched in place); with `--gzip` the pre-compressed bodies are reused as-is
 //! and trace ids repeat every `--pool` requests (see [`pool`]).
 //!
+//! `profiles` drives Pyroscope's `POST ${endpoint}/ingest` with gzipped
+//! Node.js CPU pprofs (5,000 samples each by default, see
+//! [`profile_generator`]) the same closed-loop way and reports profiles/s,
+//! samples/s and latencies; `profiles-backfill` uploads an hour (or
+//! `--hours`) of history for a set of services, for query benchmarks (see
+//! [`profiles`]).
+//!
 //! `spans-file` writes the same kind of spans to a file as length-prefixed
 //! (`u32` little-endian) `ExportTraceServiceRequest` messages and reports the
 //! protobuf bytes per span, the baseline for on-disk size comparisons.
@@ -43,6 +50,10 @@
 //! target/release/vispyr-loadgen spans --endpoint http://127.0.0.1:4318 \
 //!     --connections 32 --duration 30s --batch 500 [--gzip] [--rate 200000] [--seed 1]
 //! target/release/vispyr-loadgen spans-file --out /tmp/spans.bin --spans 1000000 [--gzip-size]
+//! target/release/vispyr-loadgen profiles --endpoint http://127.0.0.1:4040 \
+//!     --connections 8 --duration 30s --samples 5000 --services 20 [--stats-out pool.json]
+//! target/release/vispyr-loadgen profiles-backfill --endpoint http://127.0.0.1:4040 \
+//!     --services 20 --hours 1 --interval 10s [--stats-out sent.json]
 //! ```
 //!
 //! On a small machine shared with the server, `--threads 1` keeps the load
@@ -52,6 +63,8 @@ mod file;
 mod generator;
 mod load;
 mod pool;
+mod profile_generator;
+mod profiles;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -63,7 +76,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "vispyr-loadgen",
     version,
-    about = "OTLP load generator for Vispyr ingest benchmarks"
+    about = "OTLP and Pyroscope load generator for Vispyr ingest benchmarks"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -76,6 +89,75 @@ enum Command {
     Spans(SpansArgs),
     /// Write spans as length-prefixed OTLP protobuf messages and report their size.
     SpansFile(SpansFileArgs),
+    /// Post gzipped Node.js CPU pprofs to Pyroscope `/ingest` and report throughput.
+    Profiles(ProfilesArgs),
+    /// Upload hours of Node.js CPU profiles for a set of services, one per interval.
+    ProfilesBackfill(BackfillArgs),
+}
+
+#[derive(Args)]
+struct ProfilesArgs {
+    /// Base URL of the HTTP port; uploads go to `${endpoint}/ingest`.
+    #[arg(long, default_value = "http://127.0.0.1:4040")]
+    endpoint: String,
+    /// Concurrent keep-alive connections, each with one upload in flight.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// How long to send, e.g. `30s`, `2m`.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Samples per profile.
+    #[arg(long, default_value_t = 5000)]
+    samples: usize,
+    /// Services (`svc-1` … `svc-N`), each with its own stable set of stacks.
+    #[arg(long, default_value_t = 20)]
+    services: usize,
+    /// Distinct pre-generated profiles to cycle through (round robin over services).
+    #[arg(long, default_value_t = 200)]
+    pool: usize,
+    /// Seed of the profile generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Per-request timeout.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Write the pool's size statistics (average gzipped and raw bytes) here as JSON.
+    #[arg(long)]
+    stats_out: Option<PathBuf>,
+    /// Tokio worker threads; 0 = one per CPU.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+#[derive(Args)]
+struct BackfillArgs {
+    /// Base URL of the HTTP port; uploads go to `${endpoint}/ingest`.
+    #[arg(long, default_value = "http://127.0.0.1:4040")]
+    endpoint: String,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Services (`svc-1` … `svc-N`).
+    #[arg(long, default_value_t = 20)]
+    services: usize,
+    /// Hours of history, ending now.
+    #[arg(long, default_value_t = 1.0)]
+    hours: f64,
+    /// One profile per service per interval, e.g. `10s`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    interval: Duration,
+    /// Samples per profile.
+    #[arg(long, default_value_t = 5000)]
+    samples: usize,
+    /// Seed of the profile generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Per-request timeout.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Write the sent profiles' size statistics here as JSON.
+    #[arg(long)]
+    stats_out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -133,23 +215,41 @@ struct SpansFileArgs {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Spans(args) => {
-            let mut runtime = tokio::runtime::Builder::new_multi_thread();
-            runtime.enable_all();
-            if args.threads > 0 {
-                runtime.worker_threads(args.threads);
-            }
-            let runtime = runtime.build().context("starting tokio runtime")?;
-            runtime.block_on(load::run(load::LoadConfig {
+        Command::Spans(args) => runtime(args.threads)?.block_on(load::run(load::LoadConfig {
+            endpoint: args.endpoint,
+            connections: args.connections,
+            duration: args.duration,
+            batch: args.batch,
+            gzip: args.gzip,
+            rate: args.rate,
+            seed: args.seed,
+            pool: args.pool,
+            timeout: args.timeout,
+        })),
+        Command::Profiles(args) => {
+            runtime(args.threads)?.block_on(profiles::run(profiles::ProfilesConfig {
                 endpoint: args.endpoint,
                 connections: args.connections,
                 duration: args.duration,
-                batch: args.batch,
-                gzip: args.gzip,
-                rate: args.rate,
-                seed: args.seed,
+                samples: args.samples,
+                services: args.services,
                 pool: args.pool,
+                seed: args.seed,
                 timeout: args.timeout,
+                stats_out: args.stats_out,
+            }))
+        }
+        Command::ProfilesBackfill(args) => {
+            runtime(1)?.block_on(profiles::backfill(profiles::BackfillConfig {
+                endpoint: args.endpoint,
+                connections: args.connections,
+                services: args.services,
+                hours: args.hours,
+                interval: args.interval,
+                samples: args.samples,
+                seed: args.seed,
+                timeout: args.timeout,
+                stats_out: args.stats_out,
             }))
         }
         Command::SpansFile(args) => {
@@ -177,6 +277,16 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A multi-threaded tokio runtime with `threads` workers (0 = one per CPU).
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if threads > 0 {
+        runtime.worker_threads(threads);
+    }
+    runtime.build().context("starting tokio runtime")
 }
 
 /// Parses `500ms`, `30s`, `2m`, `1h` or a bare number of seconds (fractions allowed).
@@ -253,5 +363,35 @@ mod tests {
             "10",
         ]);
         assert!(matches!(cli.map(|c| c.command), Ok(Command::SpansFile(a)) if a.spans == 10));
+        let cli = Cli::try_parse_from([
+            "vispyr-loadgen",
+            "profiles",
+            "--endpoint",
+            "http://127.0.0.1:4040",
+            "--connections",
+            "8",
+            "--duration",
+            "30s",
+            "--samples",
+            "5000",
+            "--services",
+            "20",
+        ]);
+        assert!(
+            matches!(cli.map(|c| c.command), Ok(Command::Profiles(a)) if a.samples == 5000 && a.services == 20)
+        );
+        let cli = Cli::try_parse_from([
+            "vispyr-loadgen",
+            "profiles-backfill",
+            "--services",
+            "20",
+            "--hours",
+            "1",
+            "--interval",
+            "10s",
+        ]);
+        assert!(
+            matches!(cli.map(|c| c.command), Ok(Command::ProfilesBackfill(a)) if a.interval == Duration::from_secs(10))
+        );
     }
 }
