@@ -1,0 +1,1 @@
+//! PromQL evaluation with Prometheus semantics over any series storage.
