@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the dependencies of the end-to-end client scripts: the OTLP clients
-# (send.mjs / send.py) and the Pyroscope SDK profiling workloads (profile.mjs /
-# profile.py).
+# (send.mjs / send.py), the Pyroscope SDK profiling workloads (profile.mjs /
+# profile.py), and Prometheus + node_exporter from Debian (metrics tests).
 #
 #   tests/e2e/node    -> npm ci (node_modules/, from package-lock.json)
 #   tests/e2e/python  -> venv at tests/e2e/python/.venv with requirements.txt
@@ -81,6 +81,27 @@ install_python() {
   echo "$want" > "$stamp"
 }
 
+# --- Debian packages -------------------------------------------------------------
+# Prometheus 2.42 and node_exporter, the real things the metrics tests compare with.
+install_debian() {
+  local missing=()
+  command -v prometheus >/dev/null || missing+=(prometheus)
+  command -v promtool >/dev/null || missing+=(prometheus)
+  command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
+  if [[ ${#missing[@]} == 0 ]]; then
+    log "debian: prometheus and node_exporter present"
+    return
+  fi
+  local sudo=""
+  [[ "$(id -u)" != 0 ]] && sudo="sudo"
+  log "debian: apt-get install ${missing[*]}"
+  $sudo apt-get update -qq
+  # No service starts in containers without an init; policy-rc.d keeps it so elsewhere.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}
+
+install_debian
 install_node
 install_python
 log "done. node: $NODE_DIR/{send,profile}.mjs  python: $VENV/bin/python $PY_DIR/{send,profile}.py"

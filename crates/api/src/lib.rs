@@ -7,6 +7,7 @@
 mod error;
 pub mod params;
 pub mod profiles;
+mod prometheus;
 mod pyroscope;
 
 use std::sync::Arc;
@@ -18,8 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use vispyr_query::QueryEngine;
+use vispyr_model::MetadataStore;
 use vispyr_query::profiles::ProfileQueries;
+use vispyr_query::{MetricQueries, QueryEngine};
 
 use crate::profiles::rules_store::RulesStore;
 
@@ -30,14 +32,25 @@ pub struct ApiState {
     pub query: QueryEngine,
     pub profiles: ProfileQueries,
     pub rules: RulesStore,
+    pub metrics: MetricQueries,
+    pub promql: vispyr_promql::Engine,
+    /// Metric family metadata seen on ingest.
+    pub metadata: Arc<MetadataStore>,
     /// False until start-up has finished (WAL replayed, listeners bound).
     pub ready: AtomicBool,
 }
 
 impl ApiState {
-    pub fn new(query: QueryEngine, rules: RulesStore) -> Arc<ApiState> {
+    pub fn new(
+        query: QueryEngine,
+        rules: RulesStore,
+        metadata: Arc<MetadataStore>,
+    ) -> Arc<ApiState> {
         Arc::new(ApiState {
             profiles: ProfileQueries::new(query.clone()),
+            metrics: MetricQueries::new(query.clone()),
+            promql: vispyr_promql::Engine::default(),
+            metadata,
             query,
             rules,
             ready: AtomicBool::new(false),
@@ -54,6 +67,7 @@ pub fn app(state: Arc<ApiState>) -> Router {
         .route("/api/v1/sql", post(sql))
         .merge(profiles::routes())
         .merge(pyroscope::routes())
+        .merge(prometheus::routes())
         .with_state(state)
 }
 

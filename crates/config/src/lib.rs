@@ -52,6 +52,8 @@ pub struct RawConfig {
     pub query: RawQuery,
     /// Profiles: the flamegraph view rules.
     pub profiles: RawProfiles,
+    /// Prometheus scrape jobs, written as in `prometheus.yml`.
+    pub scrape_configs: Vec<vispyr_scrape::ScrapeConfig>,
 }
 
 /// `profiles:` section.
@@ -149,6 +151,8 @@ pub struct Config {
     pub query: QueryConfig,
     /// View rules from the config file, already checked to compile.
     pub view_rules: vispyr_flamegraph::RuleSet,
+    /// Prometheus scrape jobs, validated.
+    pub scrape_configs: Vec<vispyr_scrape::ScrapeConfig>,
 }
 
 /// Resolved ingest limits.
@@ -362,6 +366,9 @@ impl RawConfig {
             .compile()
             .map_err(|error| invalid("profiles.view_rules", &error.to_string()))?;
 
+        vispyr_scrape::validate_all(&self.scrape_configs)
+            .map_err(|error| invalid("scrape_configs", &error))?;
+
         let query = QueryConfig {
             sql_row_limit: self.query.sql_row_limit.unwrap_or(defaults::SQL_ROW_LIMIT),
             timeout: resolve_duration(
@@ -384,6 +391,7 @@ impl RawConfig {
             retention,
             query,
             view_rules: self.profiles.view_rules.clone(),
+            scrape_configs: self.scrape_configs.clone(),
         })
     }
 }

@@ -40,7 +40,10 @@ mod tests {
             vec![Arc::new(arrow::array::Int64Array::from(vec![1, 2, 3]))],
         )
         .unwrap();
-        assert_eq!(decode(&encode(&batch)).unwrap(), batch);
+        let bytes = encode(&batch);
+        assert_eq!(decode(&bytes).unwrap(), batch);
+        // The WAL decoder tells IPC from protobuf payloads by this marker.
+        assert!(bytes.starts_with(&[0xff; 4]));
         assert!(decode(b"garbage").is_err());
     }
 }

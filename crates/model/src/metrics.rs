@@ -658,3 +658,315 @@ fn push_target_info(
     };
     rows.push(&context, "target_info", &labels, None, time, None, 1.0);
 }
+
+/// Type, unit and help of a metric family, as Prometheus metadata gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FamilyMetadata {
+    /// `counter`, `gauge`, `histogram`, `summary`, `unknown`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub help: String,
+    pub unit: String,
+}
+
+/// Builds `metric_points` rows from Prometheus series (remote write, scraping):
+/// labels including `__name__`, samples in milliseconds.
+pub struct PrometheusRows {
+    rows: PointRows,
+    accepted: u64,
+    rejections: Rejections,
+}
+
+impl Default for PrometheusRows {
+    fn default() -> PrometheusRows {
+        PrometheusRows::new()
+    }
+}
+
+impl PrometheusRows {
+    pub fn new() -> PrometheusRows {
+        PrometheusRows {
+            rows: PointRows::new(),
+            accepted: 0,
+            rejections: Rejections::default(),
+        }
+    }
+
+    /// Adds one series' samples. A series without a valid `__name__`, with an
+    /// invalid or repeated label name is rejected whole (its samples count as
+    /// rejected). `metadata` gives the family's type, unit and help when known.
+    pub fn push_series<'a>(
+        &mut self,
+        labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+        samples: impl ExactSizeIterator<Item = (i64, f64)>,
+        metadata: Option<&FamilyMetadata>,
+    ) {
+        let mut name = None;
+        let mut rest: Vec<(String, String)> = Vec::new();
+        for (key, value) in labels {
+            if key == "__name__" {
+                name = Some(value);
+                continue;
+            }
+            if value.is_empty() {
+                // Prometheus treats an empty label value as an absent label.
+                continue;
+            }
+            rest.push((key.to_string(), value.to_string()));
+        }
+        let sample_count = samples.len() as u64;
+        let problem = match name {
+            None => Some("series has no __name__ label".to_string()),
+            Some(name) if !is_metric_name(name) => Some(format!("invalid metric name {name:?}")),
+            Some(_) => rest
+                .iter()
+                .find(|(key, _)| !is_label_name(key))
+                .map(|(key, _)| format!("invalid label name {key:?}")),
+        };
+        let problem = problem.or_else(|| {
+            rest.sort();
+            rest.windows(2)
+                .find(|pair| pair[0].0 == pair[1].0)
+                .map(|pair| format!("duplicate label name {:?}", pair[0].0))
+        });
+        if let Some(problem) = problem {
+            for _ in 0..sample_count.max(1) {
+                self.rejections.reject(|| problem.clone());
+            }
+            return;
+        }
+        let name = name.unwrap_or_default();
+        let service = ["service_name", "service", "job"]
+            .iter()
+            .find_map(|key| rest.iter().find(|(k, _)| k == key))
+            .map_or(crate::UNKNOWN_SERVICE, |(_, value)| value.as_str());
+        let context = MetricContext {
+            service,
+            metric_type: metadata.map_or("unknown", |m| static_kind(&m.kind)),
+            unit: metadata.map_or("", |m| m.unit.as_str()),
+            description: metadata.map_or("", |m| m.help.as_str()),
+        };
+        for (time_ms, value) in samples {
+            let time = time_ms.saturating_mul(1_000_000);
+            self.rows
+                .push(&context, name, &rest, None, time, None, value);
+        }
+        self.accepted += sample_count;
+    }
+
+    /// The rows built so far, with accepted and rejected sample counts.
+    pub fn finish(self) -> Converted {
+        Converted {
+            batch: self.rows.finish(),
+            accepted: self.accepted,
+            rejected: self.rejections.count,
+            first_error: self.rejections.first,
+        }
+    }
+}
+
+/// The metric family a series name belongs to, for metadata lookups: the name
+/// itself when known, else the name without a histogram, summary or counter suffix.
+pub fn family_candidates(name: &str) -> impl Iterator<Item = &str> {
+    const SUFFIXES: [&str; 6] = ["_bucket", "_sum", "_count", "_total", "_created", "_info"];
+    std::iter::once(name).chain(
+        SUFFIXES
+            .iter()
+            .filter_map(move |suffix| name.strip_suffix(suffix)),
+    )
+}
+
+fn static_kind(kind: &str) -> &'static str {
+    match kind {
+        "counter" => "counter",
+        "gauge" => "gauge",
+        "histogram" => "histogram",
+        "gaugehistogram" => "gaugehistogram",
+        "summary" => "summary",
+        "info" => "info",
+        "stateset" => "stateset",
+        _ => "unknown",
+    }
+}
+
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*`
+pub fn is_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*`
+pub fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Metric family metadata seen on ingest (remote write metadata, scrapes, OTLP),
+/// kept in memory for the metadata API and to type series that arrive without it.
+#[derive(Debug, Default)]
+pub struct MetadataStore {
+    families: std::sync::RwLock<std::collections::HashMap<String, FamilyMetadata>>,
+}
+
+impl MetadataStore {
+    /// Records a family's metadata; empty fields keep what was known.
+    pub fn update(&self, family: &str, metadata: FamilyMetadata) {
+        let mut families = self.families.write().expect("metadata lock");
+        match families.get_mut(family) {
+            Some(known) if *known == metadata => {}
+            Some(known) => {
+                if !metadata.kind.is_empty() && metadata.kind != "unknown" {
+                    known.kind = metadata.kind;
+                }
+                if !metadata.help.is_empty() {
+                    known.help = metadata.help;
+                }
+                if !metadata.unit.is_empty() {
+                    known.unit = metadata.unit;
+                }
+            }
+            None => {
+                families.insert(family.to_string(), metadata);
+            }
+        }
+    }
+
+    /// Metadata of the family a series name belongs to.
+    pub fn lookup(&self, series_name: &str) -> Option<FamilyMetadata> {
+        let families = self.families.read().expect("metadata lock");
+        family_candidates(series_name).find_map(|family| families.get(family).cloned())
+    }
+
+    /// Every family, sorted by name.
+    pub fn all(&self) -> Vec<(String, FamilyMetadata)> {
+        let families = self.families.read().expect("metadata lock");
+        let mut all: Vec<_> = families
+            .iter()
+            .map(|(name, metadata)| (name.clone(), metadata.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
+
+#[cfg(test)]
+mod prometheus_rows_tests {
+    use super::*;
+    use arrow::array::{AsArray, Float64Array};
+
+    #[test]
+    fn series_become_rows_with_type_and_service() {
+        let mut rows = PrometheusRows::new();
+        let metadata = FamilyMetadata {
+            kind: "counter".into(),
+            help: "Requests.".into(),
+            unit: String::new(),
+        };
+        rows.push_series(
+            [
+                ("__name__", "http_requests_total"),
+                ("job", "api"),
+                ("code", "200"),
+                ("empty", ""),
+            ],
+            [(1_000, 1.0), (2_000, 3.5)].into_iter(),
+            Some(&metadata),
+        );
+        let converted = rows.finish();
+        assert_eq!((converted.accepted, converted.rejected), (2, 0));
+        let batch = converted.batch;
+        assert_eq!(batch.num_rows(), 2);
+        let names = batch
+            .column_by_name("metric_name")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(names.value(0), "http_requests_total");
+        let kinds = batch
+            .column_by_name("metric_type")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(kinds.value(1), "counter");
+        let services = batch
+            .column_by_name("service_name")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(services.value(0), "api");
+        let values = batch
+            .column_by_name("value")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        assert_eq!(values.value(1), 3.5);
+        let times = batch
+            .column_by_name("timestamp")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::TimestampNanosecondType>();
+        assert_eq!(times.value(1), 2_000_000_000);
+        let labels = batch.column_by_name("labels").unwrap().as_map();
+        let keys = labels.keys().as_string::<i32>();
+        let first: Vec<&str> = (0..labels.value_length(0) as usize)
+            .map(|i| keys.value(i))
+            .collect();
+        assert_eq!(
+            first,
+            ["code", "job"],
+            "sorted, __name__ and empty labels out"
+        );
+    }
+
+    #[test]
+    fn invalid_series_are_rejected_whole() {
+        let mut rows = PrometheusRows::new();
+        rows.push_series([("job", "x")], [(1, 1.0)].into_iter(), None);
+        rows.push_series([("__name__", "1bad")], [(1, 1.0)].into_iter(), None);
+        rows.push_series(
+            [("__name__", "ok"), ("a-b", "x")],
+            [(1, 1.0), (2, 2.0)].into_iter(),
+            None,
+        );
+        rows.push_series(
+            [("__name__", "ok"), ("a", "x"), ("a", "y")],
+            [(1, 1.0)].into_iter(),
+            None,
+        );
+        rows.push_series([("__name__", "good:name")], [(1, 1.0)].into_iter(), None);
+        let converted = rows.finish();
+        assert_eq!(converted.accepted, 1);
+        assert_eq!(converted.rejected, 5);
+        assert_eq!(
+            converted.first_error.as_deref(),
+            Some("series has no __name__ label")
+        );
+    }
+
+    #[test]
+    fn metadata_is_found_through_suffixes() {
+        let store = MetadataStore::default();
+        store.update(
+            "request_duration_seconds",
+            FamilyMetadata {
+                kind: "histogram".into(),
+                help: "Latency.".into(),
+                unit: "seconds".into(),
+            },
+        );
+        let found = store.lookup("request_duration_seconds_bucket").unwrap();
+        assert_eq!(found.kind, "histogram");
+        assert!(store.lookup("other_total").is_none());
+        store.update(
+            "request_duration_seconds",
+            FamilyMetadata {
+                kind: "unknown".into(),
+                help: String::new(),
+                unit: String::new(),
+            },
+        );
+        assert_eq!(
+            store.lookup("request_duration_seconds_sum").unwrap().kind,
+            "histogram"
+        );
+    }
+}

@@ -14,7 +14,7 @@ use vispyr_common::{Signal, now_unix_nanos};
 use vispyr_model::Converted;
 use vispyr_model::profiles::{StackKey, profile_rows};
 use vispyr_receivers::{
-    ExportOutcome, IngestError, IngestHandler, OtlpExport, OtlpRequest, ProfileIngest,
+    ExportOutcome, IngestError, IngestHandler, MetricIngest, OtlpExport, OtlpRequest, ProfileIngest,
 };
 use vispyr_storage::{Storage, StorageError, WriteRequest};
 
@@ -127,7 +127,6 @@ impl IngestHandler for OtlpPipeline {
             signal: Signal::Profiles.as_str(),
             receiver: ingest.receiver,
         };
-        let received_at = now_unix_nanos();
         let rows = {
             let stored = self.stored_stacks.lock().expect("stack set lock");
             profile_rows(&ingest.profiles, |key| stored.contains(&key))
@@ -141,13 +140,7 @@ impl IngestHandler for OtlpPipeline {
             if batch.num_rows() == 0 {
                 continue;
             }
-            let write = WriteRequest {
-                signal,
-                received_at,
-                payload: vispyr_model::ipc::encode(&batch).into(),
-                batch,
-            };
-            store(&self.storage, write, &labels).await?;
+            self.store_rows(signal, batch, &labels).await?;
         }
         self.remember_stacks(&rows.new_stacks);
         metrics()
@@ -155,6 +148,38 @@ impl IngestHandler for OtlpPipeline {
             .get_or_create(&labels)
             .inc_by(samples);
         Ok(ExportOutcome::default())
+    }
+
+    async fn ingest_metrics(&self, ingest: MetricIngest) -> Result<(), IngestError> {
+        let labels = IngestLabels {
+            signal: Signal::Metrics.as_str(),
+            receiver: ingest.receiver,
+        };
+        self.store_rows(Signal::Metrics, ingest.batch, &labels)
+            .await?;
+        metrics()
+            .ingest_accepted_items
+            .get_or_create(&labels)
+            .inc_by(ingest.samples);
+        Ok(())
+    }
+}
+
+impl OtlpPipeline {
+    /// Logs `batch` as Arrow IPC and writes it.
+    async fn store_rows(
+        &self,
+        signal: Signal,
+        batch: arrow::record_batch::RecordBatch,
+        labels: &IngestLabels,
+    ) -> Result<(), IngestError> {
+        let write = WriteRequest {
+            signal,
+            received_at: now_unix_nanos(),
+            payload: vispyr_model::ipc::encode(&batch).into(),
+            batch,
+        };
+        store(&self.storage, write, labels).await
     }
 }
 

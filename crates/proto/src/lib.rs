@@ -5,5 +5,6 @@
 //! `.proto` files named on each module; keep them in step when upstream changes.
 
 pub mod pprof;
+pub mod prometheus;
 pub mod pyroscope;
 pub mod querier;

@@ -12,11 +12,14 @@
 //! This crate does not own storage; it reads [`vispyr_storage::Snapshot`]s.
 
 mod json;
+mod metrics;
 pub mod profiles;
 mod pruning;
 mod sql;
+mod sqltext;
 mod table;
 
 pub use json::batches_to_rows;
+pub use metrics::{LabelSet, MetricQueries};
 pub use sql::{QueryEngine, QueryError, SqlResult};
 pub use table::SignalTable;

@@ -13,6 +13,7 @@
 //! over the limit 413, and a full server 429 / RESOURCE_EXHAUSTED with a retry hint.
 
 pub mod otlp;
+pub mod prometheus;
 pub mod pyroscope;
 
 use std::time::Duration;
@@ -90,6 +91,19 @@ pub trait IngestHandler: Send + Sync + 'static {
 
     /// Stores profiles, already normalised by the receiver (Pyroscope, OTLP).
     async fn ingest_profiles(&self, ingest: ProfileIngest) -> Result<ExportOutcome, IngestError>;
+
+    /// Stores metric points built by a non-OTLP receiver (remote write, scraping).
+    async fn ingest_metrics(&self, ingest: MetricIngest) -> Result<(), IngestError>;
+}
+
+/// Metric points handed to the handler as rows of the `metric_points` table.
+#[derive(Debug, Clone)]
+pub struct MetricIngest {
+    pub batch: arrow::record_batch::RecordBatch,
+    /// Samples in `batch`, for self-telemetry.
+    pub samples: u64,
+    /// Which receiver got them, for self-telemetry.
+    pub receiver: &'static str,
 }
 
 /// Profiles handed to the handler, from any profile receiver.

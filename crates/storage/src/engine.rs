@@ -837,14 +837,20 @@ async fn maintenance_loop(storage: Storage) {
     }
 }
 
-/// The standard decoder: WAL payloads are OTLP export requests as protobuf, except
-/// for profiles, which are normalised from several formats and logged as Arrow IPC.
+/// The standard decoder: WAL payloads are OTLP export requests as protobuf, or rows
+/// logged as Arrow IPC — always for profiles, which are normalised from several
+/// formats, and for metrics from Prometheus receivers. An IPC stream starts with the
+/// continuation marker `0xFFFFFFFF`, which no protobuf message can start with (wire
+/// type 7 does not exist), so the two are told apart by their first bytes.
 pub fn otlp_decoder(
     signal: Signal,
     received_at: i64,
     payload: &[u8],
 ) -> Result<RecordBatch, String> {
     use opentelemetry_proto::tonic::collector::{logs, metrics as otlp_metrics, trace};
+    if payload.starts_with(&[0xff; 4]) {
+        return vispyr_model::ipc::decode(payload).map_err(|e| e.to_string());
+    }
     let batch = match signal {
         Signal::Traces => {
             let request =

@@ -115,7 +115,8 @@ async fn serve(config: vispyr_config::Config) -> anyhow::Result<()> {
         config.view_rules.clone(),
     )
     .map_err(anyhow::Error::msg)?;
-    let api_state = ApiState::new(query, rules);
+    let metadata = Arc::new(vispyr_model::MetadataStore::default());
+    let api_state = ApiState::new(query, rules, Arc::clone(&metadata));
     let handler: Arc<dyn IngestHandler> = Arc::new(OtlpPipeline::new(storage.clone()));
 
     let http_listener = bind("http", config.http_addr).await?;
@@ -127,9 +128,16 @@ async fn serve(config: vispyr_config::Config) -> anyhow::Result<()> {
         let _ = receiver.wait_for(|stop| *stop).await;
     };
 
-    let api_router = vispyr_api::app(Arc::clone(&api_state)).merge(
-        vispyr_receivers::pyroscope::router(Arc::clone(&handler), config.limits.max_request_body),
-    );
+    let api_router = vispyr_api::app(Arc::clone(&api_state))
+        .merge(vispyr_receivers::pyroscope::router(
+            Arc::clone(&handler),
+            config.limits.max_request_body,
+        ))
+        .merge(vispyr_receivers::prometheus::router(
+            Arc::clone(&handler),
+            Arc::clone(&metadata),
+            config.limits.max_request_body,
+        ));
     // SDKs configured with a trailing slash send `//ingest`: route it as `/ingest`.
     let api_service = tower::Layer::layer(
         &tower::util::MapRequestLayer::new(collapse_slashes),
@@ -165,12 +173,22 @@ async fn serve(config: vispyr_config::Config) -> anyhow::Result<()> {
                 stopped(stop_rx.clone()),
             ),
     );
+    let scrapes = (!config.scrape_configs.is_empty()).then(|| {
+        let appender = vispyr_receivers::prometheus::ScrapeAppender::new(
+            Arc::clone(&handler),
+            Arc::clone(&metadata),
+        );
+        vispyr_scrape::ScrapeManager::start(config.scrape_configs.clone(), Arc::new(appender))
+    });
     api_state.ready.store(true, Ordering::Release);
     info!("vispyr is ready");
 
     shutdown_signal().await;
     info!("shutting down: draining requests and flushing the memtable");
     api_state.ready.store(false, Ordering::Release);
+    if let Some(scrapes) = scrapes {
+        scrapes.stop().await;
+    }
     let _ = stop_tx.send(true);
     for (name, result) in [
         (

@@ -18,6 +18,7 @@ use vispyr_model::profiles::frames_at;
 
 pub use selector::{MatchOp, Matcher, Selector};
 
+use crate::sqltext::{Compare, literal, map_label, match_condition, time_literal};
 use crate::{QueryEngine, QueryError};
 
 /// What to merge: a selector over a time range, optionally narrowed to spans.
@@ -56,20 +57,6 @@ pub struct ProfileQueries {
     engine: QueryEngine,
 }
 
-/// A SQL string literal.
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-/// A timestamp literal DataFusion folds into a constant the catalog can prune by.
-fn time_literal(nanos: i64) -> String {
-    let time = chrono::DateTime::from_timestamp_nanos(nanos);
-    format!(
-        "'{}'",
-        time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-    )
-}
-
 /// The SQL expression for a label: `service_name` is a column, the rest live in the
 /// `labels` map (a missing label reads as the empty string, as in Prometheus).
 fn label_expr(name: &str) -> String {
@@ -77,19 +64,18 @@ fn label_expr(name: &str) -> String {
         "service_name" => "service_name".into(),
         "__profile_type__" => "profile_type".into(),
         "__name__" => "split_part(profile_type, ':', 1)".into(),
-        _ => format!("coalesce(labels[{}], '')", literal(name)),
+        _ => map_label(name),
     }
 }
 
 fn matcher_sql(matcher: &Matcher) -> String {
-    let column = label_expr(&matcher.name);
-    let anchored = || literal(&format!("^(?:{})$", matcher.value));
-    match matcher.op {
-        MatchOp::Equal => format!("{column} = {}", literal(&matcher.value)),
-        MatchOp::NotEqual => format!("{column} <> {}", literal(&matcher.value)),
-        MatchOp::Regex => format!("{column} ~ {}", anchored()),
-        MatchOp::NotRegex => format!("{column} !~ {}", anchored()),
-    }
+    let compare = match matcher.op {
+        MatchOp::Equal => Compare::Equal,
+        MatchOp::NotEqual => Compare::NotEqual,
+        MatchOp::Regex => Compare::Regex,
+        MatchOp::NotRegex => Compare::NotRegex,
+    };
+    match_condition(&label_expr(&matcher.name), compare, &matcher.value)
 }
 
 impl ProfileQueries {

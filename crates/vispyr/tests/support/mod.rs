@@ -41,7 +41,7 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
@@ -272,4 +272,58 @@ pub fn run_python(endpoint: &str, protocol: &str, service: &str) -> ClientSummar
         .env("OTLP_PROTOCOL", protocol)
         .env("SERVICE_NAME", service);
     run_client(command)
+}
+
+/// A child process killed when dropped (exporters, Prometheus).
+pub struct Guard {
+    pub name: &'static str,
+    child: Child,
+}
+
+impl Guard {
+    /// Spawns `command`, failing the test with a message when it cannot run.
+    pub fn spawn(name: &'static str, mut command: Command) -> Guard {
+        let child = command
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot run {name}: {error}"));
+        Guard { name, child }
+    }
+
+    /// Fails the test if the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited early: {status}", self.name);
+        }
+    }
+
+    /// Kills the process now.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until `url` answers 200, failing after `timeout`.
+pub fn wait_http_ok(url: &str, timeout: Duration) {
+    let client = reqwest::blocking::Client::new();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let ok = client
+            .get(url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .is_ok_and(|response| response.status().is_success());
+        if ok {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{url} did not answer 200 within {timeout:?}");
 }
