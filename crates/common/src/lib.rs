@@ -5,6 +5,7 @@
 
 pub mod profile;
 pub mod telemetry;
+pub mod units;
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,6 +1,5 @@
-//! Parsers for human-written sizes (`16MiB`) and durations (`30d`, `1h30m`).
-
-use std::time::Duration;
+//! Parsers for human-written sizes (`16MiB`) and durations (`30d`, `1h30m`, in
+//! Prometheus notation from `vispyr_common::units`).
 
 /// Parses `1024`, `512KiB`, `16MiB`, `1GiB`, `10MB` (decimal) into bytes.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
@@ -27,51 +26,12 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
-/// Parses Prometheus-style durations: `500ms`, `15s`, `1m`, `1h30m`, `30d`, `1w`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err("empty duration".to_string());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = trimmed;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(|| format!("{text:?} has a number without a unit (try 15s)"))?;
-        if digits == 0 {
-            return Err(format!("{text:?} is not a duration like 15s, 1h30m or 30d"));
-        }
-        let value: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("{text:?} is too large"))?;
-        let after = &rest[digits..];
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(after.len());
-        let unit = &after[..unit_len];
-        let millis_per_unit: u64 = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            "y" => 365 * 86_400_000,
-            _ => return Err(format!("unknown duration unit {unit:?} in {text:?}")),
-        };
-        let millis = value
-            .checked_mul(millis_per_unit)
-            .ok_or_else(|| format!("{text:?} is too large"))?;
-        total += Duration::from_millis(millis);
-        rest = &after[unit_len..];
-    }
-    Ok(total)
-}
+pub use vispyr_common::units::parse_duration;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn sizes() {

@@ -26,10 +26,10 @@ pub struct SpanMetricsConfig {
     /// 2 ms in front: 0.002 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10.
     pub histogram_buckets: Vec<f64>,
     /// How often the pipeline collects the metrics ("15s").
-    #[serde(with = "duration_text")]
+    #[serde(with = "vispyr_common::units::duration_text")]
     pub flush_interval: Duration,
     /// A series not updated for this long is dropped ("15m").
-    #[serde(with = "duration_text")]
+    #[serde(with = "vispyr_common::units::duration_text")]
     pub stale_duration: Duration,
     /// Most Prometheus series held (one label set holds one
     /// `calls_total`, one `size_total` and the latency buckets, `+Inf`,
@@ -121,7 +121,7 @@ pub struct ServiceGraphConfig {
     pub enabled: bool,
     /// How long a client or server span waits for its other half ("10s");
     /// then it becomes a virtual-node edge or is counted as unpaired.
-    #[serde(with = "duration_text")]
+    #[serde(with = "vispyr_common::units::duration_text")]
     pub wait: Duration,
     /// Most unpaired edges held; spans that would need a new one beyond it
     /// are dropped and counted in `traces_service_graph_dropped_spans_total`.
@@ -156,10 +156,10 @@ pub struct ServiceGraphConfig {
     /// edge then counts `1 / ratio` requests. Empty disables it.
     pub span_multiplier_key: String,
     /// How often the pipeline collects the metrics ("15s").
-    #[serde(with = "duration_text")]
+    #[serde(with = "vispyr_common::units::duration_text")]
     pub flush_interval: Duration,
     /// A series not updated for this long is dropped ("15m").
-    #[serde(with = "duration_text")]
+    #[serde(with = "vispyr_common::units::duration_text")]
     pub stale_duration: Duration,
     /// Most Prometheus series held by the edge metrics; 0 means no limit.
     pub max_series: usize,
@@ -264,83 +264,6 @@ fn validate_positive(field: &'static str, value: Duration) -> Result<(), ConfigE
     Ok(())
 }
 
-/// Durations written as Prometheus-style text: `500ms`, `15s`, `1m30s`, `2h`.
-///
-/// Kept local rather than taken from `vispyr-config`, which is expected to
-/// embed these configs (a dependency the other way would be a cycle).
-pub(crate) mod duration_text {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(
-        value: &Duration,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&format(*value))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        parse(&text).map_err(serde::de::Error::custom)
-    }
-
-    /// Largest unit that divides the duration exactly.
-    pub(crate) fn format(value: Duration) -> String {
-        let millis = value.as_millis();
-        if millis == 0 {
-            return "0s".to_string();
-        }
-        for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-            if millis.is_multiple_of(size) {
-                return format!("{}{unit}", millis / size);
-            }
-        }
-        format!("{millis}ms")
-    }
-
-    pub(crate) fn parse(text: &str) -> Result<Duration, String> {
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Err("empty duration (try 15s)".to_string());
-        }
-        let mut total_ms: u64 = 0;
-        let mut rest = trimmed;
-        while !rest.is_empty() {
-            let digits = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .ok_or_else(|| format!("{text:?} has a number without a unit (try 15s)"))?;
-            if digits == 0 {
-                return Err(format!("{text:?} is not a duration like 15s or 1m30s"));
-            }
-            let value: u64 = rest[..digits]
-                .parse()
-                .map_err(|_| format!("{text:?} is too large"))?;
-            let after = &rest[digits..];
-            let unit_len = after
-                .find(|c: char| c.is_ascii_digit())
-                .unwrap_or(after.len());
-            let millis_per_unit: u64 = match &after[..unit_len] {
-                "ms" => 1,
-                "s" => 1_000,
-                "m" => 60_000,
-                "h" => 3_600_000,
-                "d" => 86_400_000,
-                unit => return Err(format!("unknown duration unit {unit:?} in {text:?}")),
-            };
-            let millis = value
-                .checked_mul(millis_per_unit)
-                .and_then(|ms| total_ms.checked_add(ms))
-                .ok_or_else(|| format!("{text:?} is too large"))?;
-            total_ms = millis;
-            rest = &after[unit_len..];
-        }
-        Ok(Duration::from_millis(total_ms))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,21 +335,5 @@ max_series: 500
             ..ServiceGraphConfig::default()
         };
         assert!(no_items.validate().is_err());
-    }
-
-    #[test]
-    fn durations_parse_and_format() {
-        assert_eq!(
-            duration_text::parse("500ms").unwrap(),
-            Duration::from_millis(500)
-        );
-        assert_eq!(
-            duration_text::parse("1h30m").unwrap(),
-            Duration::from_secs(5400)
-        );
-        assert!(duration_text::parse("15").is_err());
-        assert!(duration_text::parse("s").is_err());
-        assert_eq!(duration_text::format(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(duration_text::format(Duration::from_secs(900)), "15m");
     }
 }

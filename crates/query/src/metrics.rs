@@ -12,9 +12,9 @@ use std::hash::Hasher;
 use arrow::array::{Array, AsArray, MapArray, StringArray};
 use arrow::datatypes::{Float64Type, TimestampNanosecondType};
 use futures::future::BoxFuture;
-use vispyr_promql::{MatchOp, Matcher, Sample, Series};
+use vispyr_promql::{Matcher, Sample, Series};
 
-use crate::sqltext::{Compare, map_label, match_condition, time_literal};
+use crate::sqltext::{map_label, match_condition, time_literal};
 use crate::{QueryEngine, QueryError};
 
 const NANOS_PER_MILLI: i64 = 1_000_000;
@@ -37,13 +37,7 @@ fn label_column(name: &str) -> String {
 }
 
 fn matcher_sql(matcher: &Matcher) -> String {
-    let compare = match matcher.op {
-        MatchOp::Equal => Compare::Equal,
-        MatchOp::NotEqual => Compare::NotEqual,
-        MatchOp::Regex => Compare::Regex,
-        MatchOp::NotRegex => Compare::NotRegex,
-    };
-    match_condition(&label_column(&matcher.name), compare, &matcher.value)
+    match_condition(&label_column(&matcher.name), matcher.op, &matcher.value)
 }
 
 /// `timestamp` within `[start_ms, end_ms]` and every matcher of one set.
@@ -114,8 +108,7 @@ impl MetricQueries {
     }
 
     async fn run(&self, sql: &str) -> Result<Vec<arrow::record_batch::RecordBatch>, QueryError> {
-        let (_, batches, _) = self.engine.sql_batches_unlimited(sql).await?;
-        Ok(batches)
+        self.engine.batches(sql).await
     }
 
     /// Samples in `[start_ms, end_ms]` of every series matching all `matchers`,
@@ -201,17 +194,12 @@ impl MetricQueries {
             "SELECT DISTINCT k FROM (SELECT unnest(map_keys(labels)) AS k FROM metric_points WHERE {})",
             where_any(matcher_sets, start_ms, end_ms)
         );
-        let mut out = BTreeSet::new();
-        for batch in self.run(&sql).await? {
-            out.extend(
-                batch
-                    .column(0)
-                    .as_string::<i32>()
-                    .iter()
-                    .flatten()
-                    .map(str::to_owned),
-            );
-        }
+        let mut out: BTreeSet<String> = self
+            .engine
+            .distinct_strings(&sql)
+            .await?
+            .into_iter()
+            .collect();
         let any = self
             .run(&format!(
                 "SELECT 1 FROM metric_points WHERE {} LIMIT 1",
@@ -237,19 +225,7 @@ impl MetricQueries {
             label_column(name),
             where_any(matcher_sets, start_ms, end_ms)
         );
-        let mut out = BTreeSet::new();
-        for batch in self.run(&sql).await? {
-            out.extend(
-                batch
-                    .column(0)
-                    .as_string::<i32>()
-                    .iter()
-                    .flatten()
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_owned),
-            );
-        }
-        Ok(out.into_iter().collect())
+        self.engine.distinct_strings(&sql).await
     }
 
     /// Type, unit and help of metric names seen in the range, as the OTLP receiver

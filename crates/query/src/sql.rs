@@ -150,6 +150,30 @@ impl QueryEngine {
         }
     }
 
+    /// The batches of an unlimited query (see [`Self::sql_batches_unlimited`]).
+    pub async fn batches(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+        let (_, batches, _) = self.sql_batches_unlimited(sql).await?;
+        Ok(batches)
+    }
+
+    /// The distinct non-empty strings of the first column of an unlimited query
+    /// (label names and values), sorted.
+    pub async fn distinct_strings(&self, sql: &str) -> Result<Vec<String>, QueryError> {
+        use arrow::array::AsArray;
+        let mut out = std::collections::BTreeSet::new();
+        for batch in self.batches(sql).await? {
+            let column = batch.column(0).as_string::<i32>();
+            out.extend(
+                column
+                    .iter()
+                    .flatten()
+                    .filter(|text| !text.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        Ok(out.into_iter().collect())
+    }
+
     /// Runs `sql` and renders the result as columns + rows of JSON values.
     pub async fn sql(&self, sql: &str) -> Result<SqlResult, QueryError> {
         let (schema, batches, truncated) = self.sql_batches(sql, None).await?;

@@ -1,5 +1,7 @@
 //! Pieces of SQL text the signal queries build: literals and label conditions.
 
+use vispyr_promql::MatchOp;
+
 /// A SQL string literal.
 pub(crate) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -14,24 +16,15 @@ pub(crate) fn time_literal(nanos: i64) -> String {
     )
 }
 
-/// How a label matcher compares (`=`, `!=`, `=~`, `!~`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Compare {
-    Equal,
-    NotEqual,
-    Regex,
-    NotRegex,
-}
-
 /// The condition `column op value`; regular expressions are anchored at both ends,
 /// as Prometheus matchers are.
-pub(crate) fn match_condition(column: &str, compare: Compare, value: &str) -> String {
+pub(crate) fn match_condition(column: &str, op: MatchOp, value: &str) -> String {
     let anchored = || literal(&format!("^(?:{value})$"));
-    match compare {
-        Compare::Equal => format!("{column} = {}", literal(value)),
-        Compare::NotEqual => format!("{column} <> {}", literal(value)),
-        Compare::Regex => format!("{column} ~ {}", anchored()),
-        Compare::NotRegex => format!("{column} !~ {}", anchored()),
+    match op {
+        MatchOp::Equal => format!("{column} = {}", literal(value)),
+        MatchOp::NotEqual => format!("{column} <> {}", literal(value)),
+        MatchOp::Regex => format!("{column} ~ {}", anchored()),
+        MatchOp::NotRegex => format!("{column} !~ {}", anchored()),
     }
 }
 

@@ -84,6 +84,21 @@ pub enum IngestError {
     Internal(String),
 }
 
+impl IngestError {
+    /// The HTTP status for this error and, when the client should retry, after how
+    /// many seconds (`Retry-After`).
+    pub fn http_status(&self) -> (http::StatusCode, Option<u64>) {
+        match self {
+            IngestError::Throttled { retry_after, .. } => (
+                http::StatusCode::TOO_MANY_REQUESTS,
+                Some(retry_after.as_secs().max(1)),
+            ),
+            IngestError::Unavailable(_) => (http::StatusCode::SERVICE_UNAVAILABLE, Some(1)),
+            IngestError::Internal(_) => (http::StatusCode::INTERNAL_SERVER_ERROR, None),
+        }
+    }
+}
+
 /// Receives decoded exports; implemented by the pipeline, and by dummies in tests.
 #[async_trait]
 pub trait IngestHandler: Send + Sync + 'static {
@@ -148,4 +163,19 @@ pub(crate) async fn read_body(
             "unsupported Content-Encoding {other:?}: use gzip, zstd or none"
         ))),
     }
+}
+
+/// Sets `Retry-After` on `response` when `seconds` is given.
+pub(crate) fn with_retry_after(
+    mut response: axum::response::Response,
+    seconds: Option<u64>,
+) -> axum::response::Response {
+    if let Some(seconds) = seconds
+        && let Ok(value) = http::HeaderValue::from_str(&seconds.to_string())
+    {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, value);
+    }
+    response
 }

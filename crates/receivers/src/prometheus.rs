@@ -72,11 +72,7 @@ async fn write(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bod
     let body = match read_snappy_body(&headers, body, state.max_body).await {
         Ok(body) => body,
         Err(decode_error) => {
-            let status = match decode_error {
-                DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                DecodeError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                DecodeError::Malformed(_) => StatusCode::BAD_REQUEST,
-            };
+            let status = decode_error.http_status();
             return error(status, &decode_error.to_string());
         }
     };
@@ -209,52 +205,8 @@ pub fn unsnappy_limited(compressed: &[u8], limit: usize) -> Result<Bytes, Decode
 }
 
 fn ingest_error_response(ingest_error: &IngestError) -> Response {
-    let (status, retry_after) = match ingest_error {
-        IngestError::Throttled { retry_after, .. } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(retry_after.as_secs().max(1)),
-        ),
-        IngestError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(1)),
-        IngestError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
-    };
-    let mut response = error(status, &ingest_error.to_string());
-    if let Some(seconds) = retry_after
-        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
-    {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_types() {
-        assert!(check_content_type("application/x-protobuf").is_ok());
-        assert!(check_content_type("application/x-protobuf;proto=prometheus.WriteRequest").is_ok());
-        let v2 = check_content_type("application/x-protobuf;proto=io.prometheus.write.v2.Request")
-            .unwrap_err();
-        assert!(v2.contains("remote write 1.0"), "{v2}");
-        assert!(check_content_type("application/json").is_err());
-    }
-
-    #[test]
-    fn snappy_limits() {
-        let body = snap::raw::Encoder::new()
-            .compress_vec(&[7u8; 1000])
-            .unwrap();
-        assert_eq!(unsnappy_limited(&body, 1000).unwrap().len(), 1000);
-        assert!(matches!(
-            unsnappy_limited(&body, 999),
-            Err(DecodeError::TooLarge { limit: 999 })
-        ));
-        assert!(matches!(
-            unsnappy_limited(b"\xff\xff\xff\xff\x0fgarbage", 1 << 20),
-            Err(DecodeError::Malformed(_)) | Err(DecodeError::TooLarge { .. })
-        ));
-    }
+    let (status, retry_after) = ingest_error.http_status();
+    crate::with_retry_after(error(status, &ingest_error.to_string()), retry_after)
 }
 
 /// Receiver name of scraped samples in self-telemetry.
@@ -325,5 +277,36 @@ impl vispyr_scrape::Appender for ScrapeAppender {
                 .await
                 .map_err(|error| error.to_string())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        assert!(check_content_type("application/x-protobuf").is_ok());
+        assert!(check_content_type("application/x-protobuf;proto=prometheus.WriteRequest").is_ok());
+        let v2 = check_content_type("application/x-protobuf;proto=io.prometheus.write.v2.Request")
+            .unwrap_err();
+        assert!(v2.contains("remote write 1.0"), "{v2}");
+        assert!(check_content_type("application/json").is_err());
+    }
+
+    #[test]
+    fn snappy_limits() {
+        let body = snap::raw::Encoder::new()
+            .compress_vec(&[7u8; 1000])
+            .unwrap();
+        assert_eq!(unsnappy_limited(&body, 1000).unwrap().len(), 1000);
+        assert!(matches!(
+            unsnappy_limited(&body, 999),
+            Err(DecodeError::TooLarge { limit: 999 })
+        ));
+        assert!(matches!(
+            unsnappy_limited(b"\xff\xff\xff\xff\x0fgarbage", 1 << 20),
+            Err(DecodeError::Malformed(_)) | Err(DecodeError::TooLarge { .. })
+        ));
     }
 }

@@ -18,7 +18,7 @@ use vispyr_model::profiles::frames_at;
 
 pub use selector::{MatchOp, Matcher, Selector};
 
-use crate::sqltext::{Compare, literal, map_label, match_condition, time_literal};
+use crate::sqltext::{literal, map_label, match_condition, time_literal};
 use crate::{QueryEngine, QueryError};
 
 /// What to merge: a selector over a time range, optionally narrowed to spans.
@@ -69,13 +69,7 @@ fn label_expr(name: &str) -> String {
 }
 
 fn matcher_sql(matcher: &Matcher) -> String {
-    let compare = match matcher.op {
-        MatchOp::Equal => Compare::Equal,
-        MatchOp::NotEqual => Compare::NotEqual,
-        MatchOp::Regex => Compare::Regex,
-        MatchOp::NotRegex => Compare::NotRegex,
-    };
-    match_condition(&label_expr(&matcher.name), compare, &matcher.value)
+    match_condition(&label_expr(&matcher.name), matcher.op, &matcher.value)
 }
 
 impl ProfileQueries {
@@ -100,8 +94,7 @@ impl ProfileQueries {
     }
 
     async fn run(&self, sql: &str) -> Result<Vec<arrow::record_batch::RecordBatch>, QueryError> {
-        let (_, batches, _) = self.engine.sql_batches_unlimited(sql).await?;
-        Ok(batches)
+        self.engine.batches(sql).await
     }
 
     /// Profile type ids with data in the range, sorted.
@@ -115,12 +108,7 @@ impl ProfileQueries {
             "SELECT DISTINCT profile_type FROM profile_samples WHERE {}",
             self.where_clause(&selection)
         );
-        let mut out = BTreeSet::new();
-        for batch in self.run(&sql).await? {
-            let column = batch.column(0).as_string::<i32>();
-            out.extend(column.iter().flatten().map(str::to_owned));
-        }
-        Ok(out.into_iter().collect())
+        self.engine.distinct_strings(&sql).await
     }
 
     /// Label names of matching samples (`service_name` and `__name__` included).
@@ -133,10 +121,7 @@ impl ProfileQueries {
             .into_iter()
             .map(String::from)
             .collect();
-        for batch in self.run(&sql).await? {
-            let column = batch.column(0).as_string::<i32>();
-            out.extend(column.iter().flatten().map(str::to_owned));
-        }
+        out.extend(self.engine.distinct_strings(&sql).await?);
         Ok(out.into_iter().collect())
     }
 
@@ -151,18 +136,7 @@ impl ProfileQueries {
             "SELECT DISTINCT {expr} AS v FROM profile_samples WHERE {}",
             self.where_clause(selection)
         );
-        let mut out = BTreeSet::new();
-        for batch in self.run(&sql).await? {
-            let column = batch.column(0).as_string::<i32>();
-            out.extend(
-                column
-                    .iter()
-                    .flatten()
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_owned),
-            );
-        }
-        Ok(out.into_iter().collect())
+        self.engine.distinct_strings(&sql).await
     }
 
     /// Distinct series (profile type, service and labels) of matching samples, each

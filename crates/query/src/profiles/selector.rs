@@ -4,14 +4,7 @@
 
 use vispyr_common::profile::ProfileType;
 
-/// How a matcher compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MatchOp {
-    Equal,
-    NotEqual,
-    Regex,
-    NotRegex,
-}
+pub use vispyr_promql::MatchOp;
 
 /// One `name op "value"` matcher.
 #[derive(Debug, Clone, PartialEq, Eq)]

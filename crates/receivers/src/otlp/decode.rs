@@ -23,6 +23,17 @@ pub enum DecodeError {
     UnsupportedMediaType(String),
 }
 
+impl DecodeError {
+    /// The HTTP status every receiver answers this error with.
+    pub fn http_status(&self) -> http::StatusCode {
+        match self {
+            DecodeError::Malformed(_) => http::StatusCode::BAD_REQUEST,
+            DecodeError::TooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
+            DecodeError::UnsupportedMediaType(_) => http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        }
+    }
+}
+
 fn request_name(signal: Signal) -> &'static str {
     match signal {
         Signal::Traces => "ExportTraceServiceRequest",

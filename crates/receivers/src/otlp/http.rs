@@ -144,11 +144,7 @@ fn insert_retry_after(response: &mut Response, seconds: u64) {
 }
 
 fn decode_error_response(error: &DecodeError, format: Format) -> Response {
-    let status = match error {
-        DecodeError::Malformed(_) => StatusCode::BAD_REQUEST,
-        DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        DecodeError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-    };
+    let status = error.http_status();
     error_response(status, format, &error.to_string())
 }
 

@@ -18,9 +18,7 @@ use vispyr_common::profile::ProfileType;
 use vispyr_model::profiles::{NormalizedProfile, NormalizedSample, StackTableBuilder};
 
 use super::name::{AppName, parse_app_name};
-use super::{
-    AppState, RECEIVER_INGEST, folded, ingest_error_parts, pprof, text_error, with_retry_after,
-};
+use super::{AppState, RECEIVER_INGEST, folded, pprof, text_error, with_retry_after};
 use crate::ProfileIngest;
 use crate::otlp::DecodeError;
 
@@ -126,18 +124,14 @@ pub(super) async fn ingest(
     match state.handler.ingest_profiles(ingest).await {
         Ok(_) => StatusCode::OK.into_response(),
         Err(error) => {
-            let (status, retry) = ingest_error_parts(&error);
+            let (status, retry) = error.http_status();
             with_retry_after(text_error(status, &error.to_string()), retry)
         }
     }
 }
 
 fn decode_error(error: &DecodeError) -> Response {
-    let status = match error {
-        DecodeError::Malformed(_) => StatusCode::BAD_REQUEST,
-        DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        DecodeError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-    };
+    let status = error.http_status();
     text_error(status, &error.to_string())
 }
 

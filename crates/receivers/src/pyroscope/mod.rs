@@ -14,11 +14,12 @@ mod push;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use crate::{IngestError, IngestHandler};
+use crate::IngestHandler;
+pub(crate) use crate::with_retry_after;
 
 /// Receiver names in self-telemetry.
 pub const RECEIVER_INGEST: &str = "pyroscope_ingest";
@@ -47,25 +48,4 @@ fn text_error(status: StatusCode, message: &str) -> Response {
         format!("{message}\n"),
     )
         .into_response()
-}
-
-/// Status and message for an error the handler returned.
-fn ingest_error_parts(error: &IngestError) -> (StatusCode, Option<u64>) {
-    match error {
-        IngestError::Throttled { retry_after, .. } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(retry_after.as_secs().max(1)),
-        ),
-        IngestError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(1)),
-        IngestError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
-    }
-}
-
-fn with_retry_after(mut response: Response, seconds: Option<u64>) -> Response {
-    if let Some(seconds) = seconds
-        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
-    {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    response
 }

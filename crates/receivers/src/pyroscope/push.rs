@@ -16,8 +16,7 @@ use vispyr_common::now_unix_nanos;
 use vispyr_model::profiles::NormalizedProfile;
 use vispyr_proto::pyroscope::{PushRequest, PushResponse};
 
-use super::{AppState, RECEIVER_PUSH, ingest_error_parts, pprof, with_retry_after};
-use crate::otlp::DecodeError;
+use super::{AppState, RECEIVER_PUSH, pprof, with_retry_after};
 use crate::{IngestError, ProfileIngest};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -68,11 +67,7 @@ pub(super) async fn push(
     let body = match crate::read_body(&headers, body, state.max_body).await {
         Ok(body) => body,
         Err(error) => {
-            let status = match error {
-                DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                DecodeError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                DecodeError::Malformed(_) => StatusCode::BAD_REQUEST,
-            };
+            let status = error.http_status();
             return connect_error(status, &error.to_string());
         }
     };
@@ -99,7 +94,7 @@ pub(super) async fn push(
             Codec::Json => ([(header::CONTENT_TYPE, "application/json")], "{}").into_response(),
         },
         Err(error) => {
-            let (status, retry) = ingest_error_parts(&error);
+            let (status, retry) = error.http_status();
             let message = match &error {
                 IngestError::Throttled { message, .. } => message.clone(),
                 other => other.to_string(),
