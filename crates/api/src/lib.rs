@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use vispyr_model::MetadataStore;
+use vispyr_model::{ExemplarStore, MetadataStore};
 use vispyr_query::profiles::ProfileQueries;
 use vispyr_query::{MetricQueries, QueryEngine};
 
@@ -36,6 +36,8 @@ pub struct ApiState {
     pub promql: vispyr_promql::Engine,
     /// Metric family metadata seen on ingest.
     pub metadata: Arc<MetadataStore>,
+    /// Exemplars of the connector series.
+    pub exemplars: Arc<ExemplarStore>,
     /// False until start-up has finished (WAL replayed, listeners bound).
     pub ready: AtomicBool,
 }
@@ -45,12 +47,14 @@ impl ApiState {
         query: QueryEngine,
         rules: RulesStore,
         metadata: Arc<MetadataStore>,
+        exemplars: Arc<ExemplarStore>,
     ) -> Arc<ApiState> {
         Arc::new(ApiState {
             profiles: ProfileQueries::new(query.clone()),
             metrics: MetricQueries::new(query.clone()),
             promql: vispyr_promql::Engine::default(),
             metadata,
+            exemplars,
             query,
             rules,
             ready: AtomicBool::new(false),

@@ -377,17 +377,49 @@ async fn metadata(
     Ok(success(Value::Object(data)))
 }
 
-/// Exemplars are not stored yet: a valid, empty answer so Grafana's exemplar
-/// toggle does not fail.
+/// `/api/v1/query_exemplars`: exemplars of the connector series (span metrics,
+/// service graph) whose series match a selector of `query`, grouped by series.
+/// Each carries `trace_id` and `span_id`, and `traceID` as Tempo's generator names it.
 async fn query_exemplars(
+    State(state): State<Arc<ApiState>>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PromError> {
     let params = Params::new(raw, &headers, &body);
     let expr = params.required("query")?;
-    vispyr_promql::parse_check(expr).map_err(|error| PromError::BadData(error.to_string()))?;
-    Ok(success(json!([])))
+    let selectors = vispyr_promql::query_selectors(expr)?;
+    let start = params.time_ms("start", MIN_TIME_MS)?;
+    let end = params.time_ms("end", MAX_TIME_MS)?;
+    let mut by_series: std::collections::BTreeMap<Vec<(String, String)>, Vec<Value>> =
+        std::collections::BTreeMap::new();
+    for exemplar in state.exemplars.in_range(start, end) {
+        let selected = selectors.iter().any(|matchers| {
+            matchers
+                .iter()
+                .all(|matcher| matcher.matches_labels(&exemplar.series_labels))
+        });
+        if !selected {
+            continue;
+        }
+        by_series
+            .entry(exemplar.series_labels)
+            .or_default()
+            .push(json!({
+                "labels": {
+                    "trace_id": exemplar.trace_id,
+                    "traceID": exemplar.trace_id,
+                    "span_id": exemplar.span_id,
+                },
+                "value": vispyr_promql::format_float(exemplar.value),
+                "timestamp": exemplar.t as f64 / 1000.0,
+            }));
+    }
+    let data: Vec<Value> = by_series
+        .into_iter()
+        .map(|(labels, exemplars)| json!({"seriesLabels": label_object(&labels), "exemplars": exemplars}))
+        .collect();
+    Ok(success(Value::Array(data)))
 }
 
 async fn buildinfo() -> Response {

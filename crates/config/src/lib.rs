@@ -54,6 +54,16 @@ pub struct RawConfig {
     pub profiles: RawProfiles,
     /// Prometheus scrape jobs, written as in `prometheus.yml`.
     pub scrape_configs: Vec<vispyr_scrape::ScrapeConfig>,
+    /// Traces → metrics connectors.
+    pub connectors: Connectors,
+}
+
+/// `connectors:` section: span metrics and service graph (both on by default).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Connectors {
+    pub span_metrics: vispyr_connectors::SpanMetricsConfig,
+    pub service_graph: vispyr_connectors::ServiceGraphConfig,
 }
 
 /// `profiles:` section.
@@ -153,6 +163,8 @@ pub struct Config {
     pub view_rules: vispyr_flamegraph::RuleSet,
     /// Prometheus scrape jobs, validated.
     pub scrape_configs: Vec<vispyr_scrape::ScrapeConfig>,
+    /// Connector settings, validated.
+    pub connectors: Connectors,
 }
 
 /// Resolved ingest limits.
@@ -368,6 +380,14 @@ impl RawConfig {
 
         vispyr_scrape::validate_all(&self.scrape_configs)
             .map_err(|error| invalid("scrape_configs", &error))?;
+        self.connectors
+            .span_metrics
+            .validate()
+            .map_err(|error| invalid("connectors.span_metrics", &error.to_string()))?;
+        self.connectors
+            .service_graph
+            .validate()
+            .map_err(|error| invalid("connectors.service_graph", &error.to_string()))?;
 
         let query = QueryConfig {
             sql_row_limit: self.query.sql_row_limit.unwrap_or(defaults::SQL_ROW_LIMIT),
@@ -392,6 +412,7 @@ impl RawConfig {
             query,
             view_rules: self.profiles.view_rules.clone(),
             scrape_configs: self.scrape_configs.clone(),
+            connectors: self.connectors.clone(),
         })
     }
 }

@@ -25,8 +25,8 @@ mod traces;
 pub use attributes::{AttributeType, any_value_to_string};
 pub use logs::convert_logs;
 pub use metrics::{
-    FamilyMetadata, MetadataStore, PrometheusRows, convert_metrics, family_candidates,
-    is_label_name, is_metric_name,
+    ExemplarStore, FamilyMetadata, MetadataStore, PrometheusRows, StoredExemplar, convert_metrics,
+    family_candidates, is_label_name, is_metric_name,
 };
 pub use otlp_profiles::{ConvertedProfiles, convert_otlp_profiles};
 pub use schema::schema_for;

@@ -15,7 +15,8 @@
 //! Resource attributes become labels of a `target_info` row per resource (value 1);
 //! data points carry `job` (`service.namespace/service.name`) and `instance`
 //! (`service.instance.id`). A point flagged "no recorded value" is stored as the
-//! Prometheus staleness marker NaN. Delta temporality is stored as sent.
+//! Prometheus staleness marker NaN. Delta temporality arrives here already turned
+//! into running totals by the pipeline (`vispyr-pipeline`'s `delta` module).
 
 use std::sync::Arc;
 
@@ -754,6 +755,23 @@ impl PrometheusRows {
         self.accepted += sample_count;
     }
 
+    /// [`Self::push_series`] typed with what `store` knows of the series' family.
+    pub fn push_series_typed<'a, L>(
+        &mut self,
+        labels: L,
+        samples: impl ExactSizeIterator<Item = (i64, f64)>,
+        store: &MetadataStore,
+    ) where
+        L: IntoIterator<Item = (&'a str, &'a str)> + Clone,
+    {
+        let metadata = labels
+            .clone()
+            .into_iter()
+            .find(|(key, _)| *key == "__name__")
+            .and_then(|(_, name)| store.lookup(name));
+        self.push_series(labels, samples, metadata.as_ref());
+    }
+
     /// The rows built so far, with accepted and rejected sample counts.
     pub fn finish(self) -> Converted {
         Converted {
@@ -848,6 +866,61 @@ impl MetadataStore {
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
+    }
+}
+
+/// An exemplar: one trace that contributed to a series, for the exemplar API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredExemplar {
+    /// Labels of the series, `__name__` included, sorted.
+    pub series_labels: Vec<(String, String)>,
+    /// Trace id, lowercase hex.
+    pub trace_id: String,
+    /// Span id, lowercase hex.
+    pub span_id: String,
+    pub value: f64,
+    /// Milliseconds since the Unix epoch.
+    pub t: i64,
+}
+
+/// The newest exemplars, kept in memory (a bounded ring; not persisted).
+#[derive(Debug)]
+pub struct ExemplarStore {
+    entries: std::sync::Mutex<std::collections::VecDeque<StoredExemplar>>,
+    capacity: usize,
+}
+
+impl Default for ExemplarStore {
+    fn default() -> ExemplarStore {
+        ExemplarStore::with_capacity(100_000)
+    }
+}
+
+impl ExemplarStore {
+    pub fn with_capacity(capacity: usize) -> ExemplarStore {
+        ExemplarStore {
+            entries: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            capacity,
+        }
+    }
+
+    /// Adds exemplars, dropping the oldest past the capacity.
+    pub fn extend(&self, exemplars: impl IntoIterator<Item = StoredExemplar>) {
+        let mut entries = self.entries.lock().expect("exemplar lock");
+        entries.extend(exemplars);
+        while entries.len() > self.capacity {
+            entries.pop_front();
+        }
+    }
+
+    /// Exemplars with a time in `[start_ms, end_ms]`, oldest first.
+    pub fn in_range(&self, start_ms: i64, end_ms: i64) -> Vec<StoredExemplar> {
+        let entries = self.entries.lock().expect("exemplar lock");
+        entries
+            .iter()
+            .filter(|exemplar| (start_ms..=end_ms).contains(&exemplar.t))
+            .cloned()
+            .collect()
     }
 }
 

@@ -2,17 +2,21 @@
 //! into rows, counts what was accepted and rejected, and writes through the storage
 //! engine's WAL (acknowledging only once durable).
 //!
-//! Connectors (span metrics, service graph) will hang off this seam.
+//! Stored traces feed the connectors (span metrics, service graph; see
+//! [`connectors`]), whose series come back through [`OtlpPipeline::flush_connectors`].
+
+pub mod connectors;
+mod delta;
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use prost::Message;
 use vispyr_common::telemetry::{IngestLabels, metrics};
 use vispyr_common::{Signal, now_unix_nanos};
-use vispyr_model::Converted;
 use vispyr_model::profiles::{StackKey, profile_rows};
+use vispyr_model::{Converted, ExemplarStore, MetadataStore};
 use vispyr_receivers::{
     ExportOutcome, IngestError, IngestHandler, MetricIngest, OtlpExport, OtlpRequest, ProfileIngest,
 };
@@ -23,7 +27,14 @@ pub struct OtlpPipeline {
     storage: Storage,
     /// Stacks known to be stored, per hour partition; see [`StackKey`].
     stored_stacks: Mutex<HashSet<StackKey>>,
+    connectors: Option<connectors::Connectors>,
+    delta: delta::DeltaToCumulative,
+    metadata: Arc<MetadataStore>,
+    exemplars: Arc<ExemplarStore>,
 }
+
+/// Receiver name of connector series in self-telemetry.
+const RECEIVER_CONNECTORS: &str = "connectors";
 
 /// Hour partitions whose stored-stack set is kept: profiles are rarely later than
 /// this, and a later one only stores a stack once more.
@@ -34,7 +45,56 @@ impl OtlpPipeline {
         OtlpPipeline {
             storage,
             stored_stacks: Mutex::new(HashSet::new()),
+            connectors: None,
+            delta: delta::DeltaToCumulative::default(),
+            metadata: Arc::new(MetadataStore::default()),
+            exemplars: Arc::new(ExemplarStore::default()),
         }
+    }
+
+    /// Runs `connectors` on stored traces; their series are typed through
+    /// `metadata` and their exemplars kept in `exemplars`.
+    pub fn with_connectors(
+        mut self,
+        connectors: Option<connectors::Connectors>,
+        metadata: Arc<MetadataStore>,
+        exemplars: Arc<ExemplarStore>,
+    ) -> OtlpPipeline {
+        self.connectors = connectors;
+        self.metadata = metadata;
+        self.exemplars = exemplars;
+        self
+    }
+
+    /// How often [`Self::flush_connectors`] should run, when connectors run.
+    pub fn connector_flush_interval(&self) -> Option<std::time::Duration> {
+        self.connectors
+            .as_ref()
+            .map(connectors::Connectors::flush_interval)
+    }
+
+    /// Writes the connectors' current series (every active one at `now_ms`).
+    pub async fn flush_connectors(&self, now_ms: i64) -> Result<(), IngestError> {
+        let Some(connectors) = &self.connectors else {
+            return Ok(());
+        };
+        let converted = connectors.collect(now_ms, &self.metadata, &self.exemplars);
+        if converted.rejected > 0 {
+            tracing::warn!(
+                rejected = converted.rejected,
+                error = converted.first_error.as_deref().unwrap_or(""),
+                "connector series rejected"
+            );
+        }
+        if converted.batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.ingest_metrics(MetricIngest {
+            batch: converted.batch,
+            samples: converted.accepted,
+            receiver: RECEIVER_CONNECTORS,
+        })
+        .await
     }
 
     fn remember_stacks(&self, keys: &[StackKey]) {
@@ -71,9 +131,9 @@ fn protobuf_of(request: &OtlpRequest) -> Vec<u8> {
     }
 }
 
-#[async_trait]
-impl IngestHandler for OtlpPipeline {
-    async fn export(&self, export: OtlpExport) -> Result<ExportOutcome, IngestError> {
+impl OtlpPipeline {
+    /// Stores an export whose delta metrics are already cumulative.
+    async fn export_converted(&self, export: OtlpExport) -> Result<ExportOutcome, IngestError> {
         if let OtlpRequest::Profiles(request) = &export.request {
             let converted = vispyr_model::convert_otlp_profiles(request);
             let ingest = ProfileIngest {
@@ -119,7 +179,32 @@ impl IngestHandler for OtlpPipeline {
             .ingest_accepted_items
             .get_or_create(&labels)
             .inc_by(converted.accepted);
+        if let (Some(connectors), OtlpRequest::Traces(request)) =
+            (&self.connectors, &export.request)
+        {
+            connectors.consume(request, received_at.div_euclid(1_000_000));
+        }
         Ok(outcome)
+    }
+}
+
+#[async_trait]
+impl IngestHandler for OtlpPipeline {
+    async fn export(&self, mut export: OtlpExport) -> Result<ExportOutcome, IngestError> {
+        let mut applied = None;
+        if let OtlpRequest::Metrics(request) = &mut export.request {
+            let now = u64::try_from(now_unix_nanos()).unwrap_or(0);
+            applied = self.delta.apply(request, now);
+            if applied.is_some() {
+                // The WAL must hold what is stored: re-encode the rewritten request.
+                export.protobuf = None;
+            }
+        }
+        let result = self.export_converted(export).await;
+        if let (Err(_), Some(applied)) = (&result, applied) {
+            self.delta.undo(applied);
+        }
+        result
     }
 
     async fn ingest_profiles(&self, ingest: ProfileIngest) -> Result<ExportOutcome, IngestError> {

@@ -404,11 +404,6 @@ pub fn query_selectors(query: &str) -> Result<Vec<Vec<Matcher>>, Error> {
     Ok(out)
 }
 
-/// Checks that `query` parses, as the exemplar API does before answering.
-pub fn parse_check(query: &str) -> Result<(), Error> {
-    parse(query).map(drop)
-}
-
 /// The matchers of a series selector such as `up{job="api"}` — the `match[]`
 /// parameter of the series and label APIs; anything else is `bad_data`.
 pub fn parse_selector(selector: &str) -> Result<Vec<Matcher>, Error> {

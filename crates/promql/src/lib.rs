@@ -26,7 +26,7 @@ mod functions;
 mod json;
 mod types;
 
-pub use engine::{Engine, parse_check, parse_selector, query_selectors};
+pub use engine::{Engine, parse_selector, query_selectors};
 pub use json::{format_float, result_json};
 pub use types::{
     Error, InstantSample, Labels, METRIC_NAME, MatchOp, Matcher, STALE_NAN_BITS, Sample, Series,

@@ -101,19 +101,13 @@ async fn write(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bod
     }
     let mut rows = PrometheusRows::new();
     for series in &request.timeseries {
-        let name = series
-            .labels
-            .iter()
-            .find(|label| label.name == "__name__")
-            .map(|label| label.value.as_str());
-        let metadata = name.and_then(|name| state.metadata.lookup(name));
-        rows.push_series(
+        rows.push_series_typed(
             series
                 .labels
                 .iter()
                 .map(|label| (label.name.as_str(), label.value.as_str())),
             series.samples.iter().map(|s| (s.timestamp, s.value)),
-            metadata.as_ref(),
+            &state.metadata,
         );
     }
     let converted = rows.finish();
@@ -243,16 +237,10 @@ impl vispyr_scrape::Appender for ScrapeAppender {
             }
             let mut rows = PrometheusRows::new();
             for sample in &batch.samples {
-                let name = sample
-                    .labels
-                    .iter()
-                    .find(|(key, _)| key == "__name__")
-                    .map(|(_, value)| value.as_str());
-                let metadata = name.and_then(|name| self.metadata.lookup(name));
-                rows.push_series(
+                rows.push_series_typed(
                     sample.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                     std::iter::once((sample.t, sample.v)),
-                    metadata.as_ref(),
+                    &self.metadata,
                 );
             }
             let converted = rows.finish();

@@ -116,8 +116,18 @@ async fn serve(config: vispyr_config::Config) -> anyhow::Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
     let metadata = Arc::new(vispyr_model::MetadataStore::default());
-    let api_state = ApiState::new(query, rules, Arc::clone(&metadata));
-    let handler: Arc<dyn IngestHandler> = Arc::new(OtlpPipeline::new(storage.clone()));
+    let exemplars = Arc::new(vispyr_model::ExemplarStore::default());
+    let api_state = ApiState::new(query, rules, Arc::clone(&metadata), Arc::clone(&exemplars));
+    let connectors = vispyr_pipeline::connectors::Connectors::new(
+        config.connectors.span_metrics.clone(),
+        config.connectors.service_graph.clone(),
+    );
+    let pipeline = Arc::new(OtlpPipeline::new(storage.clone()).with_connectors(
+        connectors,
+        Arc::clone(&metadata),
+        exemplars,
+    ));
+    let handler: Arc<dyn IngestHandler> = Arc::clone(&pipeline) as Arc<dyn IngestHandler>;
 
     let http_listener = bind("http", config.http_addr).await?;
     let otlp_http_listener = bind("otlp_http", config.otlp_http_addr).await?;
@@ -180,6 +190,25 @@ async fn serve(config: vispyr_config::Config) -> anyhow::Result<()> {
         );
         vispyr_scrape::ScrapeManager::start(config.scrape_configs.clone(), Arc::new(appender))
     });
+    let connector_flush = pipeline.connector_flush_interval().map(|interval| {
+        let pipeline = Arc::clone(&pipeline);
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = stop.wait_for(|stop| *stop) => break,
+                }
+                let now_ms = vispyr_common::now_unix_nanos().div_euclid(1_000_000);
+                if let Err(error) = pipeline.flush_connectors(now_ms).await {
+                    tracing::warn!(%error, "connector series not stored");
+                }
+            }
+        })
+    });
     api_state.ready.store(true, Ordering::Release);
     info!("vispyr is ready");
 
@@ -211,6 +240,9 @@ async fn serve(config: vispyr_config::Config) -> anyhow::Result<()> {
             Ok(Err(error)) => error!(server = name, %error, "server stopped with an error"),
             Err(error) => error!(server = name, %error, "server task failed"),
         }
+    }
+    if let Some(task) = connector_flush {
+        let _ = task.await;
     }
     storage.shutdown().await.context("final flush failed")?;
     info!("stopped");

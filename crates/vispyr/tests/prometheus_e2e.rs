@@ -677,3 +677,89 @@ fn scrapes_node_exporter_from_config() {
         "{metadata}"
     );
 }
+
+/// OTLP delta sums arrive as Prometheus counters: running totals per series.
+#[test]
+fn otlp_delta_sums_are_stored_as_cumulative_counters() {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+        metric, number_data_point,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start_in(&temp.path().join("data"), "");
+    let start = (now_secs() as u64 - 30) * 1_000_000_000;
+    let export = |delta: i64, offset_s: u64| ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue("billing".into())),
+                    }),
+                    ..KeyValue::default()
+                }],
+                ..Resource::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "invoices".into(),
+                    data: Some(metric::Data::Sum(Sum {
+                        data_points: vec![NumberDataPoint {
+                            start_time_unix_nano: start + (offset_s - 10) * 1_000_000_000,
+                            time_unix_nano: start + offset_s * 1_000_000_000,
+                            value: Some(number_data_point::Value::AsInt(delta)),
+                            ..NumberDataPoint::default()
+                        }],
+                        aggregation_temporality: AggregationTemporality::Delta as i32,
+                        is_monotonic: true,
+                    })),
+                    ..Metric::default()
+                }],
+                ..ScopeMetrics::default()
+            }],
+            ..ResourceMetrics::default()
+        }],
+    };
+    for (delta, offset) in [(5, 10), (3, 20), (4, 30)] {
+        let response = reqwest::blocking::Client::new()
+            .post(format!("{}/v1/metrics", server.otlp_http))
+            .header("content-type", "application/x-protobuf")
+            .body(export(delta, offset).encode_to_vec())
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let (_, body) = get(
+        &server.http,
+        "/prometheus/api/v1/query_range",
+        &[
+            ("query", "invoices_total{job=\"billing\"}".into()),
+            ("start", ((start / 1_000_000_000) + 10).to_string()),
+            ("end", ((start / 1_000_000_000) + 30).to_string()),
+            ("step", "10".into()),
+        ],
+    );
+    let values: Vec<&str> = body["data"]["result"][0]["values"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|pair| pair[1].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["5", "8", "12"], "{body}");
+    let (_, body) = get(
+        &server.http,
+        "/prometheus/api/v1/query",
+        &[
+            ("query", "increase(invoices_total[25s])".into()),
+            ("time", ((start / 1_000_000_000) + 30).to_string()),
+        ],
+    );
+    assert!(
+        body["data"]["result"][0]["value"][1].as_str().is_some(),
+        "{body}"
+    );
+}
