@@ -9,6 +9,7 @@ pub mod params;
 pub mod profiles;
 mod prometheus;
 mod pyroscope;
+mod traces;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +22,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use vispyr_model::{ExemplarStore, MetadataStore};
 use vispyr_query::profiles::ProfileQueries;
+use vispyr_query::traces::TraceQueries;
 use vispyr_query::{MetricQueries, QueryEngine};
 
 use crate::profiles::rules_store::RulesStore;
@@ -33,6 +35,7 @@ pub struct ApiState {
     pub profiles: ProfileQueries,
     pub rules: RulesStore,
     pub metrics: MetricQueries,
+    pub traces: TraceQueries,
     pub promql: vispyr_promql::Engine,
     /// Metric family metadata seen on ingest.
     pub metadata: Arc<MetadataStore>,
@@ -52,6 +55,7 @@ impl ApiState {
         Arc::new(ApiState {
             profiles: ProfileQueries::new(query.clone()),
             metrics: MetricQueries::new(query.clone()),
+            traces: TraceQueries::new(query.clone()),
             promql: vispyr_promql::Engine::default(),
             metadata,
             exemplars,
@@ -72,6 +76,7 @@ pub fn app(state: Arc<ApiState>) -> Router {
         .merge(profiles::routes())
         .merge(pyroscope::routes())
         .merge(prometheus::routes())
+        .merge(traces::routes())
         .with_state(state)
 }
 

@@ -18,6 +18,7 @@ mod pruning;
 mod sql;
 mod sqltext;
 mod table;
+pub mod traces;
 
 pub use json::batches_to_rows;
 pub use metrics::{LabelSet, MetricQueries};

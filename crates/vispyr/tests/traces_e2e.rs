@@ -1,5 +1,6 @@
-//! Span metrics and service graph from traces sent over OTLP/HTTP to the real
-//! binary, read back through PromQL and the exemplar API.
+//! Traces sent over OTLP/HTTP to the real binary: span metrics and service graph
+//! read back through PromQL and the exemplar API, and the trace API (services,
+//! operations, trace by id, search with filters and TraceQL).
 
 mod support;
 
@@ -85,26 +86,17 @@ fn value(server: &Server, expr: &str) -> Option<f64> {
         .map(|one| one["value"][1].as_str().unwrap().parse().unwrap())
 }
 
-#[test]
-fn span_metrics_and_service_graph_from_otlp_traces() {
-    let temp = tempfile::tempdir().unwrap();
-    let config = r#"connectors:
-  span_metrics:
-    flush_interval: 1s
-  service_graph:
-    flush_interval: 1s
-    wait: 1s
-"#;
-    let server = Server::start_in(&temp.path().join("data"), config);
+/// Three requests to frontend: two fast ones, one failing slow one. Each calls
+/// backend (instrumented: its server span arrives in a separate request) and
+/// PostgreSQL (uninstrumented: only the client span with db.* exists). Trace ids
+/// are 0x01…, 0x02…, 0x03…; returns the start time (Unix ns).
+fn send_shop_traces(server: &Server) -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
     use span::SpanKind::{Client, Server as ServerKind};
 
-    // Three requests to frontend: two fast ones, one failing slow one. Each calls
-    // backend (instrumented: its server span arrives in a separate request) and
-    // PostgreSQL (uninstrumented: only the client span with db.* exists).
     for trace in 1..=3u8 {
         let slow = trace == 3;
         let route = vec![
@@ -112,7 +104,7 @@ fn span_metrics_and_service_graph_from_otlp_traces() {
             attribute("http.route", "/items"),
         ];
         send(
-            &server,
+            server,
             "frontend",
             vec![
                 span(
@@ -160,7 +152,7 @@ fn span_metrics_and_service_graph_from_otlp_traces() {
             ],
         );
         send(
-            &server,
+            server,
             "backend",
             vec![span(
                 SpanSpec {
@@ -177,6 +169,22 @@ fn span_metrics_and_service_graph_from_otlp_traces() {
             )],
         );
     }
+
+    now
+}
+
+#[test]
+fn span_metrics_and_service_graph_from_otlp_traces() {
+    let temp = tempfile::tempdir().unwrap();
+    let config = r#"connectors:
+  span_metrics:
+    flush_interval: 1s
+  service_graph:
+    flush_interval: 1s
+    wait: 1s
+"#;
+    let server = Server::start_in(&temp.path().join("data"), config);
+    let now = send_shop_traces(&server);
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let calls =
@@ -292,5 +300,118 @@ fn span_metrics_and_service_graph_from_otlp_traces() {
     assert_eq!(
         metadata["data"]["traces_spanmetrics_latency"][0]["type"],
         "histogram"
+    );
+}
+
+fn api(server: &Server, path: &str, params: &[(&str, &str)]) -> (u16, Value) {
+    let response = reqwest::blocking::Client::new()
+        .get(format!("{}{path}", server.http))
+        .query(params)
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().unwrap())
+}
+
+fn trace_ids(body: &Value) -> Vec<String> {
+    body["traces"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|t| t["trace_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn trace_api_services_trace_by_id_and_search() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start_in(&temp.path().join("data"), "");
+    send_shop_traces(&server);
+    let range = [("from", "now-1h")];
+    let id = |t: u8| format!("{t:02x}").repeat(16);
+
+    let (status, body) = api(&server, "/api/v1/services", &range);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["services"], serde_json::json!(["backend", "frontend"]));
+    let (_, body) = api(&server, "/api/v1/services/frontend/operations", &range);
+    assert_eq!(
+        body["operations"],
+        serde_json::json!(["GET", "GET /items", "SELECT shop.items"])
+    );
+
+    // Trace by id: tree order with depth, typed attributes, resource.
+    let (status, body) = api(&server, &format!("/api/v1/traces/{}", id(3)), &[]);
+    assert_eq!(status, 200, "{body}");
+    let spans = body["spans"].as_array().unwrap();
+    let order: Vec<(&str, u64)> = spans
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["depth"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(order.len(), 4);
+    assert_eq!(order[0], ("GET /items", 0));
+    assert!(order.contains(&("GET /stock", 2)), "{order:?}");
+    assert!(order.contains(&("SELECT shop.items", 1)), "{order:?}");
+    assert_eq!(spans[0]["status"], "error");
+    assert_eq!(spans[0]["attributes"]["http.route"], "/items");
+    assert_eq!(spans[0]["resource"]["service.name"], "frontend");
+    let (status, _) = api(&server, &format!("/api/v1/traces/{}", "ab".repeat(16)), &[]);
+    assert_eq!(status, 404);
+    let (status, body) = api(&server, "/api/v1/traces/not-an-id", &[]);
+    assert_eq!(status, 400, "{body}");
+
+    // Structured search.
+    let search = |extra: &[(&str, &str)]| {
+        let params: Vec<(&str, &str)> = range.iter().chain(extra).copied().collect();
+        api(&server, "/api/v1/traces", &params)
+    };
+    let (_, body) = search(&[("service", "frontend")]);
+    let mut all = trace_ids(&body);
+    all.sort();
+    assert_eq!(all, [id(1), id(2), id(3)]);
+    let (_, body) = search(&[("status", "error")]);
+    assert_eq!(trace_ids(&body), [id(3)]);
+    let summary = &body["traces"][0];
+    assert_eq!(summary["root_service"], "frontend");
+    assert_eq!(summary["root_name"], "GET /items");
+    assert_eq!(summary["span_count"], 4);
+    assert_eq!(summary["error_count"], 1);
+    assert_eq!(summary["duration_ns"], 700_000_000);
+    assert_eq!(
+        summary["services"],
+        serde_json::json!(["backend", "frontend"])
+    );
+    let (_, body) = search(&[("min_duration", "500ms")]);
+    assert_eq!(trace_ids(&body), [id(3)]);
+    let (_, body) = search(&[("attr", "db.name=shop"), ("limit", "2")]);
+    assert_eq!(trace_ids(&body).len(), 2);
+
+    // TraceQL.
+    let (_, body) = search(&[("q", "{} | count() > 1")]);
+    assert_eq!(trace_ids(&body).len(), 3);
+    let (_, body) = search(&[(
+        "q",
+        r#"{ resource.service.name = "frontend" && status = error }"#,
+    )]);
+    assert_eq!(trace_ids(&body), [id(3)]);
+    let (_, body) = search(&[(
+        "q",
+        r#"{ span.db.system = "postgresql" } && { duration > 500ms }"#,
+    )]);
+    assert_eq!(trace_ids(&body), [id(3)]);
+    let (_, body) = search(&[(
+        "q",
+        r#"{ name = "GET /items" } >> { resource.service.name = "backend" }"#,
+    )]);
+    assert_eq!(trace_ids(&body).len(), 3);
+    assert_eq!(body["traces"][0]["matched"], 1, "{body}");
+    let (_, body) = search(&[("q", r#"{ span.http.route = "/nowhere" }"#)]);
+    assert!(trace_ids(&body).is_empty());
+    // Malformed TraceQL: 400 with the position and what was expected.
+    let (status, body) = search(&[("q", "{ name = }")]);
+    assert_eq!(status, 400);
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("line 1, col 10") && message.contains("expected"),
+        "{message}"
     );
 }
