@@ -9,6 +9,7 @@ pub mod params;
 pub mod profiles;
 mod prometheus;
 mod pyroscope;
+mod tempo;
 mod traces;
 
 use std::sync::Arc;
@@ -77,6 +78,7 @@ pub fn app(state: Arc<ApiState>) -> Router {
         .merge(pyroscope::routes())
         .merge(prometheus::routes())
         .merge(traces::routes())
+        .merge(tempo::routes())
         .with_state(state)
 }
 

@@ -115,6 +115,36 @@ fn kvlist_to_json(values: &[KeyValue]) -> serde_json::Value {
     serde_json::Value::Object(object)
 }
 
+/// Typed JSON back to an OTLP value (the inverse of [`any_value_to_json`], except
+/// that bytes come back as their base64 string): integers are ints, other numbers
+/// doubles, arrays and objects array and key-value list values.
+pub fn json_to_any_value(value: &serde_json::Value) -> AnyValue {
+    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+    let value = match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) => Some(Value::StringValue(text.clone())),
+        serde_json::Value::Bool(flag) => Some(Value::BoolValue(*flag)),
+        serde_json::Value::Number(number) => Some(match number.as_i64() {
+            Some(int) if !number.is_f64() => Value::IntValue(int),
+            _ => Value::DoubleValue(number.as_f64().unwrap_or(f64::NAN)),
+        }),
+        serde_json::Value::Array(items) => Some(Value::ArrayValue(ArrayValue {
+            values: items.iter().map(json_to_any_value).collect(),
+        })),
+        serde_json::Value::Object(entries) => Some(Value::KvlistValue(KeyValueList {
+            values: entries
+                .iter()
+                .map(|(key, value)| KeyValue {
+                    key: key.clone(),
+                    value: Some(json_to_any_value(value)),
+                    ..KeyValue::default()
+                })
+                .collect(),
+        })),
+    };
+    AnyValue { value }
+}
+
 /// An OTLP value as typed JSON: ints and doubles are numbers, bytes base64.
 pub fn any_value_to_json(value: &AnyValue) -> serde_json::Value {
     match &value.value {
@@ -255,6 +285,26 @@ mod tests {
 
     fn value(value: Value) -> Option<AnyValue> {
         Some(AnyValue { value: Some(value) })
+    }
+
+    #[test]
+    fn typed_json_round_trips_to_otlp_values() {
+        let values = [
+            Value::StringValue("x".into()),
+            Value::IntValue(-7),
+            Value::DoubleValue(2.0),
+            Value::DoubleValue(0.5),
+            Value::BoolValue(true),
+            Value::ArrayValue(ArrayValue {
+                values: vec![AnyValue {
+                    value: Some(Value::IntValue(1)),
+                }],
+            }),
+        ];
+        for one in values {
+            let original = AnyValue { value: Some(one) };
+            assert_eq!(json_to_any_value(&any_value_to_json(&original)), original);
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub mod prometheus;
 pub mod schema;
 mod traces;
 
-pub use attributes::{AttributeType, any_value_to_string};
+pub use attributes::{AttributeType, any_value_to_json, any_value_to_string, json_to_any_value};
 pub use logs::convert_logs;
 pub use metrics::{
     ExemplarStore, FamilyMetadata, MetadataStore, PrometheusRows, StoredExemplar, convert_metrics,

@@ -65,6 +65,37 @@ pub struct TraceSummary {
     pub services: Vec<String>,
     /// Spans the query selected (all spans for structured searches).
     pub matched: usize,
+    /// The first few selected spans (by start time), for Tempo's span sets.
+    pub matched_spans: Vec<MatchedSpan>,
+}
+
+/// A span a search selected.
+#[derive(Debug, Clone, Serialize)]
+pub struct MatchedSpan {
+    pub span_id: String,
+    pub name: String,
+    pub service_name: String,
+    pub start_ns: i64,
+    pub duration_ns: i64,
+}
+
+/// Selected spans a summary lists at most (Tempo's default `spss`).
+pub const MATCHED_SPANS_LISTED: usize = 3;
+
+/// Where an attribute lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttributeSource {
+    Span,
+    Resource,
+}
+
+impl AttributeSource {
+    fn column(self) -> &'static str {
+        match self {
+            AttributeSource::Span => "span_attributes",
+            AttributeSource::Resource => "resource_attributes",
+        }
+    }
 }
 
 /// A trace search.
@@ -413,7 +444,7 @@ fn tree_order(mut spans: Vec<SpanRecord>) -> Vec<SpanRecord> {
         .collect()
 }
 
-fn summary(trace_id: &str, spans: &[SpanRecord], matched: usize) -> TraceSummary {
+fn summary(trace_id: &str, spans: &[SpanRecord], selected: &BTreeSet<String>) -> TraceSummary {
     let start = spans.iter().map(|s| s.start_ns).min().unwrap_or(0);
     let end = spans.iter().map(|s| s.end_ns).max().unwrap_or(0);
     let root = spans.first();
@@ -431,7 +462,43 @@ fn summary(trace_id: &str, spans: &[SpanRecord], matched: usize) -> TraceSummary
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect(),
-        matched,
+        matched: selected.len(),
+        matched_spans: spans
+            .iter()
+            .filter(|span| selected.contains(&span.span_id))
+            .take(MATCHED_SPANS_LISTED)
+            .map(|span| MatchedSpan {
+                span_id: span.span_id.clone(),
+                name: span.name.clone(),
+                service_name: span.service_name.clone(),
+                start_ns: span.start_ns,
+                duration_ns: span.duration_ns,
+            })
+            .collect(),
+    }
+}
+
+/// A span as TraceQL evaluates it.
+fn traceql_span(row: &SpanRow) -> vispyr_traceql::SpanData {
+    let typed = |values: &[(String, TypedValue)]| {
+        values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.traceql()))
+            .collect()
+    };
+    let span = &row.record;
+    vispyr_traceql::SpanData {
+        span_id: span.span_id.clone(),
+        parent_span_id: span.parent_span_id.clone(),
+        name: span.name.clone(),
+        service_name: span.service_name.clone(),
+        kind: traceql_kind(&span.kind),
+        status: traceql_status(&span.status),
+        status_message: span.status_message.clone(),
+        start_ns: span.start_ns,
+        duration_ns: span.duration_ns,
+        span_attributes: typed(&row.attributes),
+        resource_attributes: typed(&row.resource),
     }
 }
 
@@ -467,6 +534,58 @@ impl TraceQueries {
         let sql = format!(
             "SELECT DISTINCT span_name FROM spans WHERE service_name = {} AND {}",
             literal(service),
+            Self::range(from, until)
+        );
+        self.engine.distinct_strings(&sql).await
+    }
+
+    /// Attribute keys of spans in the range, sorted.
+    pub async fn attribute_names(
+        &self,
+        source: AttributeSource,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<String>, QueryError> {
+        let sql = format!(
+            "SELECT DISTINCT k FROM (SELECT unnest(map_keys({})) AS k FROM spans WHERE {})",
+            source.column(),
+            Self::range(from, until)
+        );
+        self.engine.distinct_strings(&sql).await
+    }
+
+    /// Values of one attribute (as text) in the range, sorted.
+    pub async fn attribute_values(
+        &self,
+        source: AttributeSource,
+        name: &str,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<String>, QueryError> {
+        let sql = format!(
+            "SELECT DISTINCT {}[{}] FROM spans WHERE {}",
+            source.column(),
+            literal(name),
+            Self::range(from, until)
+        );
+        self.engine.distinct_strings(&sql).await
+    }
+
+    /// Distinct values of a `spans` column (`span_name`, `status_code`, `span_kind`,
+    /// `service_name`) in the range, sorted.
+    pub async fn column_values(
+        &self,
+        column: &str,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<String>, QueryError> {
+        if !["span_name", "status_code", "span_kind", "service_name"].contains(&column) {
+            return Err(QueryError::Invalid(format!(
+                "no such span column {column:?}"
+            )));
+        }
+        let sql = format!(
+            "SELECT DISTINCT {column} FROM spans WHERE {}",
             Self::range(from, until)
         );
         self.engine.distinct_strings(&sql).await
@@ -560,48 +679,25 @@ impl TraceQueries {
             let Some(rows) = by_trace.remove(&id) else {
                 continue;
             };
-            let matched = match &search.traceql {
-                None => rows.len(),
+            let selected: BTreeSet<String> = match &search.traceql {
+                None => rows.iter().map(|row| row.record.span_id.clone()).collect(),
                 Some(query) => {
                     let trace = vispyr_traceql::Trace {
                         trace_id: id.clone(),
-                        spans: rows
-                            .iter()
-                            .map(|row| (&row.record, &row.attributes, &row.resource))
-                            .map(|(span, attributes, resource)| vispyr_traceql::SpanData {
-                                span_id: span.span_id.clone(),
-                                parent_span_id: span.parent_span_id.clone(),
-                                name: span.name.clone(),
-                                service_name: span.service_name.clone(),
-                                kind: traceql_kind(&span.kind),
-                                status: traceql_status(&span.status),
-                                status_message: span.status_message.clone(),
-                                start_ns: span.start_ns,
-                                duration_ns: span.duration_ns,
-                                span_attributes: attributes
-                                    .iter()
-                                    .map(|(k, v)| (k.clone(), v.traceql()))
-                                    .collect(),
-                                resource_attributes: resource
-                                    .iter()
-                                    .map(|(k, v)| (k.clone(), v.traceql()))
-                                    .collect(),
-                            })
-                            .collect(),
+                        spans: rows.iter().map(traceql_span).collect(),
                     };
                     let sets = query.evaluate(&trace);
-                    let spans: BTreeSet<usize> = sets
-                        .iter()
-                        .flat_map(|set| set.spans.iter().copied())
-                        .collect();
                     if sets.is_empty() {
                         continue;
                     }
-                    spans.len()
+                    sets.iter()
+                        .flat_map(|set| set.spans.iter())
+                        .map(|&i| trace.spans[i].span_id.clone())
+                        .collect()
                 }
             };
             let spans = tree_order(rows.into_iter().map(|row| row.record).collect());
-            out.push(summary(&id, &spans, matched));
+            out.push(summary(&id, &spans, &selected));
             if out.len() >= limit {
                 break;
             }

@@ -415,3 +415,167 @@ fn trace_api_services_trace_by_id_and_search() {
         "{message}"
     );
 }
+
+/// The Tempo API as Grafana's Tempo data source calls it.
+#[test]
+fn tempo_api_for_grafana() {
+    use opentelemetry_proto::tonic::trace::v1::TracesData;
+
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start_in(&temp.path().join("data"), "");
+    let now = send_shop_traces(&server);
+    let id = |t: u8| format!("{t:02x}").repeat(16);
+    let client = reqwest::blocking::Client::new();
+    let echo = client
+        .get(format!("{}/tempo/api/echo", server.http))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(echo, "echo");
+
+    // Trace by id as JSON and as protobuf (what Grafana's backend asks for).
+    let (status, body) = api(&server, &format!("/tempo/api/traces/{}", id(3)), &[]);
+    assert_eq!(status, 200, "{body}");
+    let batches = body["batches"].as_array().unwrap();
+    assert_eq!(batches.len(), 2, "frontend and backend resources: {body}");
+    let span_count: usize = batches
+        .iter()
+        .flat_map(|b| b["scopeSpans"].as_array().unwrap())
+        .map(|s| s["spans"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(span_count, 4);
+    let protobuf = client
+        .get(format!("{}/tempo/api/traces/{}", server.http, id(3)))
+        .header("accept", "application/protobuf")
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let trace = TracesData::decode(protobuf).unwrap();
+    let spans: Vec<_> = trace
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .collect();
+    assert_eq!(spans.len(), 4);
+    assert!(spans.iter().all(|s| s.trace_id == vec![3u8; 16]));
+    let root = spans.iter().find(|s| s.parent_span_id.is_empty()).unwrap();
+    assert_eq!(root.name, "GET /items");
+    assert_eq!(
+        root.end_time_unix_nano - root.start_time_unix_nano,
+        700_000_000
+    );
+    assert_eq!(root.status.as_ref().unwrap().code, 2, "error status");
+    let route = root
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "http.route")
+        .unwrap();
+    assert_eq!(
+        route.value.as_ref().unwrap().value,
+        Some(
+            opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue("/items".into())
+        )
+    );
+    let (status, body) = api(&server, &format!("/tempo/api/v2/traces/{}", id(1)), &[]);
+    assert_eq!(status, 200);
+    assert_eq!(body["trace"]["resourceSpans"].as_array().unwrap().len(), 2);
+    let (status, _) = api(
+        &server,
+        &format!("/tempo/api/traces/{}", "cd".repeat(16)),
+        &[],
+    );
+    assert_eq!(status, 404);
+
+    // Search: TraceQL and tags, with Tempo's result shape.
+    let start = (now / 1_000_000_000 - 60).to_string();
+    let end = (now / 1_000_000_000 + 60).to_string();
+    let range = [("start", start.as_str()), ("end", end.as_str())];
+    let search = |extra: &[(&str, &str)]| {
+        let params: Vec<(&str, &str)> = range.iter().chain(extra).copied().collect();
+        api(&server, "/tempo/api/search", &params)
+    };
+    let (status, body) = search(&[("q", "{ status = error }")]);
+    assert_eq!(status, 200, "{body}");
+    let traces = body["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 1, "{body}");
+    assert_eq!(traces[0]["traceID"], id(3));
+    assert_eq!(traces[0]["rootServiceName"], "frontend");
+    assert_eq!(traces[0]["rootTraceName"], "GET /items");
+    assert_eq!(traces[0]["durationMs"], 700);
+    assert_eq!(traces[0]["spanSets"][0]["matched"], 1);
+    assert_eq!(
+        traces[0]["spanSets"][0]["spans"][0]["durationNanos"],
+        "700000000"
+    );
+    let (_, body) = search(&[("q", "{} | count() > 1")]);
+    assert_eq!(body["traces"].as_array().unwrap().len(), 3);
+    let (_, body) = search(&[("tags", "service.name=backend"), ("minDuration", "15ms")]);
+    assert_eq!(body["traces"].as_array().unwrap().len(), 3, "{body}");
+    let (_, body) = search(&[("tags", "db.system=postgresql"), ("limit", "1")]);
+    assert_eq!(body["traces"].as_array().unwrap().len(), 1, "{body}");
+    let (status, body) = search(&[("q", "{ duration > }")]);
+    assert_eq!(status, 400, "{body}");
+
+    // Tag names and values for the query editor.
+    let (_, body) = api(&server, "/tempo/api/search/tags", &range);
+    let names = body["tagNames"].as_array().unwrap();
+    for tag in ["http.route", "db.system", "service.name"] {
+        assert!(names.contains(&Value::from(tag)), "{tag}: {body}");
+    }
+    let (_, body) = api(&server, "/tempo/api/v2/search/tags", &range);
+    let scopes = body["scopes"].as_array().unwrap();
+    let scope = |name: &str| {
+        scopes
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {body}"))["tags"]
+            .clone()
+    };
+    assert!(
+        scope("resource")
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("service.name"))
+    );
+    assert!(
+        scope("span")
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("http.route"))
+    );
+    assert!(
+        scope("intrinsic")
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("duration"))
+    );
+    let (_, body) = api(
+        &server,
+        "/tempo/api/v2/search/tag/resource.service.name/values",
+        &range,
+    );
+    assert_eq!(
+        body["tagValues"],
+        serde_json::json!([
+            {"type": "string", "value": "backend"},
+            {"type": "string", "value": "frontend"}
+        ])
+    );
+    let (_, body) = api(
+        &server,
+        "/tempo/api/v2/search/tag/span.http.route/values",
+        &range,
+    );
+    let values: Vec<&str> = body["tagValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["/items", "/stock"]);
+    let (_, body) = api(&server, "/tempo/api/v2/search/tag/status/values", &range);
+    assert_eq!(body["tagValues"][0]["type"], "keyword", "{body}");
+}
