@@ -314,7 +314,7 @@ max_series: 500
         let graph: ServiceGraphConfig = serde_norway::from_str(graph_text).unwrap();
         assert_eq!(graph.wait, Duration::from_secs(90));
         let written = serde_norway::to_string(&graph).unwrap();
-        assert!(written.contains("wait: 90s"), "{written}");
+        assert!(written.contains("wait: 1m30s"), "{written}");
         let reread: ServiceGraphConfig = serde_norway::from_str(&written).unwrap();
         assert_eq!(reread, graph);
     }
