@@ -171,7 +171,7 @@ fn prometheus_remote_write_and_promql_match_prometheus() {
     let temp = tempfile::tempdir().unwrap();
     let vispyr = Server::start_in(&temp.path().join("data"), "");
 
-    let (node_port, synthetic_port, prometheus_port) = (free_port(), free_port(), free_port());
+    let [node_port, synthetic_port, prometheus_port] = support::free_ports::<3>();
     let mut node = Guard::spawn("prometheus-node-exporter", {
         let mut command = Command::new("prometheus-node-exporter");
         command

@@ -42,10 +42,16 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port")
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct free ports: all are bound at once before any is released, so the
+/// OS cannot hand the same port out twice.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("bound").port())
 }
 
 /// A running `vispyr serve`.
@@ -84,9 +90,23 @@ impl Server {
     }
 
     fn launch(&mut self) {
-        let http = format!("127.0.0.1:{}", free_port());
-        let otlp_http = format!("127.0.0.1:{}", free_port());
-        let otlp_grpc = format!("127.0.0.1:{}", free_port());
+        // Another process can still take a port between our check and the bind:
+        // try fresh ports a few times when that happens.
+        for attempt in 1..=3 {
+            match self.try_launch() {
+                Ok(()) => return,
+                Err(log) if attempt < 3 && log.contains("Address already in use") => continue,
+                Err(log) => panic!("vispyr exited during start-up; log:\n{log}"),
+            }
+        }
+    }
+
+    fn try_launch(&mut self) -> Result<(), String> {
+        let [http, otlp_http, otlp_grpc] = free_ports::<3>();
+        let http = format!("127.0.0.1:{http}");
+        let otlp_http = format!("127.0.0.1:{otlp_http}");
+        let otlp_grpc = format!("127.0.0.1:{otlp_grpc}");
+        let log_start = self.log().len();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -110,20 +130,23 @@ impl Server {
         self.http = format!("http://{http}");
         self.otlp_http = format!("http://{otlp_http}");
         self.otlp_grpc = format!("http://{otlp_grpc}");
-        self.wait_ready();
+        self.wait_ready(log_start)
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits for `/ready`; the error is this launch's log (from `log_start`).
+    fn wait_ready(&mut self, log_start: usize) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = reqwest::blocking::Client::new();
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                panic!(
-                    "vispyr exited during start-up ({status}); log:\n{}",
-                    self.log()
-                );
+                self.child = None;
+                let log = self.log();
+                return Err(format!(
+                    "({status})\n{}",
+                    log.get(log_start..).unwrap_or(&log)
+                ));
             }
             let ready = client
                 .get(format!("{}/ready", self.http))
@@ -131,7 +154,7 @@ impl Server {
                 .send()
                 .is_ok_and(|response| response.status().is_success());
             if ready {
-                return;
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
