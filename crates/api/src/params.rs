@@ -1,8 +1,46 @@
-//! Query parameters shared by the query APIs: times and durations.
+//! Query parameters shared by the query APIs: repeated-name query strings, times
+//! and durations.
 
 use vispyr_common::now_unix_nanos;
 
 use crate::ApiError;
+
+/// The `name=value` pairs of a query string (and, for form posts, of the body),
+/// in order; repeated names (`match[]`, `attr`) keep every value.
+#[derive(Debug, Default)]
+pub struct QueryPairs(Vec<(String, String)>);
+
+impl QueryPairs {
+    /// The pairs of a raw query string.
+    pub fn from_query(raw: Option<&str>) -> QueryPairs {
+        let mut pairs = QueryPairs::default();
+        if let Some(raw) = raw {
+            pairs.extend_form(raw.as_bytes());
+        }
+        pairs
+    }
+
+    /// Adds the pairs of an `application/x-www-form-urlencoded` body.
+    pub fn extend_form(&mut self, form: &[u8]) {
+        self.0.extend(form_urlencoded::parse(form).into_owned());
+    }
+
+    /// The first non-empty value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, value)| key == name && !value.is_empty())
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Every value of `name`, in order.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.0
+            .iter()
+            .filter(move |(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
 
 /// Parses a time: Unix seconds (fractions allowed), milliseconds or nanoseconds
 /// (told apart by magnitude), RFC 3339, `now`, or `now-<duration>` (`now-1h`).

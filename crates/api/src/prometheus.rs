@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use vispyr_promql::Matcher;
 
 use crate::ApiState;
-use crate::params::{parse_duration, parse_time};
+use crate::params::{QueryPairs, parse_duration, parse_time};
 
 /// A query runs at most this long unless `timeout` says less (Prometheus's
 /// `--query.timeout` default).
@@ -121,41 +121,37 @@ fn success(data: Value) -> Response {
 
 /// Parameters from the query string and, for a form POST, the body; repeated names
 /// (`match[]`) keep every value.
-struct Params(Vec<(String, String)>);
+struct Params(QueryPairs);
 
 impl Params {
     fn new(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Params {
-        let mut pairs: Vec<(String, String)> = query
-            .as_deref()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
+        let mut pairs = QueryPairs::from_query(query.as_deref());
         let is_form = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         if is_form {
-            pairs.extend(form_urlencoded::parse(body).into_owned());
+            pairs.extend_form(body);
         }
         Params(pairs)
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(key, value)| key == name && !value.is_empty())
-            .map(|(_, value)| value.as_str())
+        self.0.get(name)
     }
 
-    fn all(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.0
-            .iter()
-            .filter(move |(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.0.all(name)
     }
 
     fn required(&self, name: &str) -> Result<&str, PromError> {
         self.get(name)
             .ok_or_else(|| PromError::BadData(format!("invalid parameter \"{name}\": missing")))
+    }
+
+    /// A required time in milliseconds.
+    fn required_time_ms(&self, name: &str) -> Result<i64, PromError> {
+        Ok(parse_time(self.required(name)?, name)?.div_euclid(NANOS_PER_MILLI))
     }
 
     /// A time in milliseconds, `default` when absent.
@@ -233,18 +229,8 @@ async fn query_range(
 ) -> Result<Response, PromError> {
     let params = Params::new(raw, &headers, &body);
     let expr = params.required("query")?;
-    let start = params.time_ms("start", i64::MIN)?;
-    let end = params.time_ms("end", i64::MIN)?;
-    if start == i64::MIN {
-        return Err(PromError::BadData(
-            "invalid parameter \"start\": missing".into(),
-        ));
-    }
-    if end == i64::MIN {
-        return Err(PromError::BadData(
-            "invalid parameter \"end\": missing".into(),
-        ));
-    }
+    let start = params.required_time_ms("start")?;
+    let end = params.required_time_ms("end")?;
     if end < start {
         return Err(PromError::BadData(
             "invalid parameter \"end\": end timestamp must not be before start time".into(),

@@ -18,7 +18,7 @@ use prost::Message;
 use serde_json::{Value, json};
 use vispyr_query::traces::{AttributeSource, SpanRecord, TraceSearch, TraceSummary};
 
-use crate::params::parse_duration;
+use crate::params::{QueryPairs, parse_duration};
 use crate::{ApiError, ApiState};
 
 /// Traces a search returns unless `limit` says otherwise (Tempo's default).
@@ -50,23 +50,11 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/tempo/api/v2/search/tag/{tag}/values", get(tag_values_v2))
 }
 
-fn params(raw: Option<String>) -> Vec<(String, String)> {
-    raw.as_deref()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
-}
-
-fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(key, value)| key == name && !value.is_empty())
-        .map(|(_, value)| value.as_str())
-}
-
 /// `start`/`end` in Unix seconds; defaults to the last `window` nanoseconds.
-fn range(pairs: &[(String, String)], window: i64) -> Result<(i64, i64), ApiError> {
+fn range(pairs: &QueryPairs, window: i64) -> Result<(i64, i64), ApiError> {
     let seconds = |name: &str| -> Result<Option<i64>, ApiError> {
-        param(pairs, name)
+        pairs
+            .get(name)
             .map(|text| {
                 text.parse::<i64>()
                     .map(|s| s.saturating_mul(NANOS_PER_SECOND))
@@ -307,9 +295,10 @@ async fn search(
     State(state): State<Arc<ApiState>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let pairs = params(raw);
+    let pairs = QueryPairs::from_query(raw.as_deref());
     let (from, until) = range(&pairs, TAG_WINDOW_NANOS)?;
-    let traceql = param(&pairs, "q")
+    let traceql = pairs
+        .get("q")
         .map(|q| {
             vispyr_traceql::parse(q)
                 .map_err(|error| ApiError::BadRequest(format!("invalid TraceQL query: {error}")))
@@ -322,7 +311,7 @@ async fn search(
         limit: DEFAULT_LIMIT,
         ..TraceSearch::default()
     };
-    if let Some(tags) = param(&pairs, "tags") {
+    if let Some(tags) = pairs.get("tags") {
         for pair in logfmt_pairs(tags)? {
             match pair.0.as_str() {
                 "service.name" => search.service = Some(pair.1),
@@ -333,13 +322,14 @@ async fn search(
         }
     }
     let duration = |name: &str| {
-        param(&pairs, name)
+        pairs
+            .get(name)
             .map(|text| parse_duration(text, name))
             .transpose()
     };
     search.min_duration_ns = duration("minDuration")?;
     search.max_duration_ns = duration("maxDuration")?;
-    if let Some(limit) = param(&pairs, "limit") {
+    if let Some(limit) = pairs.get("limit") {
         search.limit = limit
             .parse::<usize>()
             .ok()
@@ -381,7 +371,7 @@ async fn tags_v1(
     State(state): State<Arc<ApiState>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (from, until) = range(&params(raw), TAG_WINDOW_NANOS)?;
+    let (from, until) = range(&QueryPairs::from_query(raw.as_deref()), TAG_WINDOW_NANOS)?;
     let mut names = state
         .traces
         .attribute_names(AttributeSource::Span, from, until)
@@ -401,10 +391,10 @@ async fn tags_v2(
     State(state): State<Arc<ApiState>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let pairs = params(raw);
+    let pairs = QueryPairs::from_query(raw.as_deref());
     let (from, until) = range(&pairs, TAG_WINDOW_NANOS)?;
     let mut scopes = Vec::new();
-    let wanted = param(&pairs, "scope").unwrap_or("all");
+    let wanted = pairs.get("scope").unwrap_or("all");
     for (name, source) in [
         ("resource", AttributeSource::Resource),
         ("span", AttributeSource::Span),
@@ -467,7 +457,7 @@ async fn tag_values_v1(
     Path(tag): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (from, until) = range(&params(raw), TAG_WINDOW_NANOS)?;
+    let (from, until) = range(&QueryPairs::from_query(raw.as_deref()), TAG_WINDOW_NANOS)?;
     let values = tag_values(&state, &tag, from, until).await?;
     Ok(axum::Json(json!({ "tagValues": values })).into_response())
 }
@@ -477,7 +467,7 @@ async fn tag_values_v2(
     Path(tag): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (from, until) = range(&params(raw), TAG_WINDOW_NANOS)?;
+    let (from, until) = range(&QueryPairs::from_query(raw.as_deref()), TAG_WINDOW_NANOS)?;
     let keyword = matches!(tag.as_str(), "status" | "kind");
     let values: Vec<Value> = tag_values(&state, &tag, from, until)
         .await?

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vispyr_query::traces::TraceSearch;
 
-use crate::params::{parse_duration, time_range};
+use crate::params::{QueryPairs, parse_duration, time_range};
 use crate::{ApiError, ApiState};
 
 /// Traces a search returns unless `limit` says otherwise.
@@ -77,16 +77,8 @@ async fn search(
     State(state): State<Arc<ApiState>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let pairs: Vec<(String, String)> = raw
-        .as_deref()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(key, value)| key == name && !value.is_empty())
-            .map(|(_, value)| value.as_str())
-    };
+    let pairs = QueryPairs::from_query(raw.as_deref());
+    let get = |name: &str| pairs.get(name);
     let (from, until) = time_range(get("from"), get("until"))?;
     let duration = |name: &str| get(name).map(|v| parse_duration(v, name)).transpose();
     let status = get("status")
@@ -98,9 +90,8 @@ async fn search(
         })
         .transpose()?;
     let attributes = pairs
-        .iter()
-        .filter(|(key, _)| key == "attr")
-        .map(|(_, pair)| {
+        .all("attr")
+        .map(|pair| {
             pair.split_once('=')
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .ok_or_else(|| {
