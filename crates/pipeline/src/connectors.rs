@@ -98,7 +98,6 @@ impl Connectors {
                     .collect(now_ms),
             );
         }
-        register_metadata(metadata);
         let mut rows = PrometheusRows::new();
         for point in &collected.points {
             rows.push_series_typed(
@@ -123,8 +122,9 @@ impl Connectors {
     }
 }
 
-/// Types and help of the connector series, as Tempo's metrics-generator registers them.
-fn register_metadata(metadata: &MetadataStore) {
+/// Registers types and help of the connector series (as Tempo's metrics-generator
+/// names them), once when the pipeline gets its connectors.
+pub(crate) fn register_metadata(metadata: &MetadataStore) {
     const FAMILIES: [(&str, &str, &str, &str); 9] = [
         (
             "traces_spanmetrics_calls_total",
@@ -182,15 +182,13 @@ fn register_metadata(metadata: &MetadataStore) {
         ),
     ];
     for (family, kind, unit, help) in FAMILIES {
-        if metadata.lookup(family).is_none() {
-            metadata.update(
-                family,
-                FamilyMetadata {
-                    kind: kind.to_string(),
-                    help: help.to_string(),
-                    unit: unit.to_string(),
-                },
-            );
-        }
+        metadata.update(
+            family,
+            FamilyMetadata {
+                kind: kind.to_string(),
+                help: help.to_string(),
+                unit: unit.to_string(),
+            },
+        );
     }
 }

@@ -60,6 +60,9 @@ impl OtlpPipeline {
         metadata: Arc<MetadataStore>,
         exemplars: Arc<ExemplarStore>,
     ) -> OtlpPipeline {
+        if connectors.is_some() {
+            connectors::register_metadata(&metadata);
+        }
         self.connectors = connectors;
         self.metadata = metadata;
         self.exemplars = exemplars;
