@@ -5,6 +5,7 @@
 //! Pyroscope) and the UI.
 
 mod error;
+mod logs;
 pub mod params;
 pub mod profiles;
 mod prometheus;
@@ -22,6 +23,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use vispyr_model::{ExemplarStore, MetadataStore};
+use vispyr_query::logs::LogQueries;
 use vispyr_query::profiles::ProfileQueries;
 use vispyr_query::traces::TraceQueries;
 use vispyr_query::{MetricQueries, QueryEngine};
@@ -37,6 +39,7 @@ pub struct ApiState {
     pub rules: RulesStore,
     pub metrics: MetricQueries,
     pub traces: TraceQueries,
+    pub logs: LogQueries,
     pub promql: vispyr_promql::Engine,
     /// Metric family metadata seen on ingest.
     pub metadata: Arc<MetadataStore>,
@@ -57,6 +60,7 @@ impl ApiState {
             profiles: ProfileQueries::new(query.clone()),
             metrics: MetricQueries::new(query.clone()),
             traces: TraceQueries::new(query.clone()),
+            logs: LogQueries::new(query.clone()),
             promql: vispyr_promql::Engine::default(),
             metadata,
             exemplars,
@@ -79,6 +83,7 @@ pub fn app(state: Arc<ApiState>) -> Router {
         .merge(prometheus::routes())
         .merge(traces::routes())
         .merge(tempo::routes())
+        .merge(logs::routes())
         .with_state(state)
 }
 

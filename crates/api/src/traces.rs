@@ -64,9 +64,13 @@ async fn trace(
     State(state): State<Arc<ApiState>>,
     Path(trace_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let spans = state.traces.trace(&trace_id).await?;
+    let mut spans = state.traces.trace(&trace_id).await?;
     if spans.is_empty() {
         return Err(ApiError::NotFound(format!("trace {trace_id} not found")));
+    }
+    let log_counts = state.logs.counts_by_span(&trace_id).await?;
+    for span in &mut spans {
+        span.log_count = log_counts.get(&span.span_id).copied().unwrap_or(0);
     }
     Ok(Json(
         json!({ "trace_id": trace_id.to_ascii_lowercase(), "spans": spans }),

@@ -51,6 +51,10 @@ pub struct Metrics {
     pub compaction_seconds: Histogram,
     /// Segments deleted by retention.
     pub retention_deleted_segments: Family<SignalLabels, Counter>,
+    /// Row groups of log segments a text search had to read.
+    pub text_index_row_groups_read: Counter,
+    /// Row groups of log segments a text search skipped thanks to the text index.
+    pub text_index_row_groups_skipped: Counter,
 }
 
 fn duration_buckets() -> impl Iterator<Item = f64> {
@@ -82,6 +86,8 @@ fn telemetry() -> &'static Telemetry {
             flush_seconds: Histogram::new(duration_buckets()),
             compaction_seconds: Histogram::new(duration_buckets()),
             retention_deleted_segments: Family::default(),
+            text_index_row_groups_read: Counter::default(),
+            text_index_row_groups_skipped: Counter::default(),
         }));
         let mut registry = Registry::with_prefix("vispyr");
         registry.register(
@@ -139,6 +145,16 @@ fn telemetry() -> &'static Telemetry {
             "retention_deleted_segments",
             "Segments deleted by retention",
             metrics.retention_deleted_segments.clone(),
+        );
+        registry.register(
+            "text_index_row_groups_read",
+            "Row groups of log segments a text search had to read",
+            metrics.text_index_row_groups_read.clone(),
+        );
+        registry.register(
+            "text_index_row_groups_skipped",
+            "Row groups of log segments a text search skipped thanks to the text index",
+            metrics.text_index_row_groups_skipped.clone(),
         );
         Telemetry { registry, metrics }
     })

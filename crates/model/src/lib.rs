@@ -23,7 +23,7 @@ pub mod schema;
 mod traces;
 
 pub use attributes::{AttributeType, any_value_to_json, any_value_to_string, json_to_any_value};
-pub use logs::convert_logs;
+pub use logs::{convert_logs, severity_name, severity_number_of};
 pub use metrics::{
     ExemplarStore, FamilyMetadata, MetadataStore, PrometheusRows, StoredExemplar, convert_metrics,
     family_candidates, is_label_name, is_metric_name,

@@ -158,3 +158,34 @@ pub fn convert_logs(request: &ExportLogsServiceRequest, received_at: i64) -> Con
         first_error: rejections.first,
     }
 }
+
+/// The OTLP severity number of a level name as loggers and Loki labels spell it
+/// (`info`, `WARN`, `warning`, `err`, `critical`, …): the first number of the
+/// matching range (TRACE 1, DEBUG 5, INFO 9, WARN 13, ERROR 17, FATAL 21).
+pub fn severity_number_of(level: &str) -> Option<i32> {
+    let level = level.trim().to_ascii_lowercase();
+    let number = match level.as_str() {
+        "trace" | "trc" => 1,
+        "debug" | "dbg" => 5,
+        "info" | "inf" | "information" | "notice" => 9,
+        "warn" | "wrn" | "warning" => 13,
+        "error" | "err" | "eror" => 17,
+        "fatal" | "critical" | "crit" | "emerg" | "alert" | "panic" => 21,
+        _ => return None,
+    };
+    Some(number)
+}
+
+/// The severity name Loki and Grafana use for an OTLP severity number
+/// (`trace`, `debug`, `info`, `warn`, `error`, `fatal`; `unknown` for 0).
+pub fn severity_name(number: i32) -> &'static str {
+    match number {
+        1..=4 => "trace",
+        5..=8 => "debug",
+        9..=12 => "info",
+        13..=16 => "warn",
+        17..=20 => "error",
+        21..=24 => "fatal",
+        _ => "unknown",
+    }
+}

@@ -4,6 +4,7 @@
 //! time, so building Vispyr needs no `protoc`. Field numbers follow the upstream
 //! `.proto` files named on each module; keep them in step when upstream changes.
 
+pub mod loki;
 pub mod pprof;
 pub mod prometheus;
 pub mod pyroscope;

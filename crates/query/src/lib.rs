@@ -12,12 +12,14 @@
 //! This crate does not own storage; it reads [`vispyr_storage::Snapshot`]s.
 
 mod json;
+pub mod logs;
 mod metrics;
 pub mod profiles;
 mod pruning;
 mod sql;
 mod sqltext;
 mod table;
+pub mod textsearch;
 pub mod traces;
 
 pub use json::batches_to_rows;

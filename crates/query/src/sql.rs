@@ -56,6 +56,7 @@ pub struct SqlResult {
 #[derive(Clone)]
 pub struct QueryEngine {
     context: SessionContext,
+    storage: Storage,
     row_limit: usize,
     timeout: Duration,
 }
@@ -73,6 +74,7 @@ impl QueryEngine {
             .set_bool("datafusion.execution.parquet.reorder_filters", true)
             .set_bool("datafusion.execution.parquet.bloom_filter_on_read", true);
         let context = SessionContext::new_with_config(config);
+        context.register_udf(crate::textsearch::has_token_udf());
         let url = url::Url::parse(SEGMENTS_URL).map_err(|e| QueryError::Internal(e.to_string()))?;
         context.register_object_store(&url, storage.object_store());
         for signal in Signal::ALL {
@@ -81,9 +83,15 @@ impl QueryEngine {
         }
         Ok(QueryEngine {
             context,
+            storage,
             row_limit,
             timeout,
         })
+    }
+
+    /// The storage engine read, e.g. for live tails of what is written.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
     }
 
     /// The DataFusion session, for signal engines built on top.

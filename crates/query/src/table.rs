@@ -10,6 +10,7 @@ use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::error::Result;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -22,6 +23,7 @@ use vispyr_model::schema_for;
 use vispyr_storage::{SegmentMeta, Storage};
 
 use crate::pruning::Bounds;
+use crate::textsearch::{IndexCache, required_body_tokens};
 
 /// URL under which the segment object store is registered in the session.
 pub const SEGMENTS_URL: &str = "vispyr://segments/";
@@ -34,11 +36,60 @@ pub const SEGMENTS_URL: &str = "vispyr://segments/";
 pub struct SignalTable {
     signal: Signal,
     storage: Storage,
+    text_indexes: IndexCache,
 }
 
 impl SignalTable {
     pub fn new(signal: Signal, storage: Storage) -> SignalTable {
-        SignalTable { signal, storage }
+        SignalTable {
+            signal,
+            storage,
+            text_indexes: IndexCache::default(),
+        }
+    }
+
+    /// The files to scan: every pruned segment, or for a text search on logs only
+    /// the row groups whose body index may hold the required tokens.
+    async fn files(&self, segments: &[SegmentMeta], filters: &[Expr]) -> Vec<PartitionedFile> {
+        let required = match self.signal {
+            Signal::Logs => required_body_tokens(filters),
+            _ => Vec::new(),
+        };
+        let store = self.storage.object_store();
+        let mut files = Vec::with_capacity(segments.len());
+        for segment in segments {
+            let file = PartitionedFile::new(segment.path.clone(), segment.bytes);
+            if required.is_empty() {
+                files.push(file);
+                continue;
+            }
+            let Some(index) = self.text_indexes.get(&store, segment).await else {
+                files.push(file);
+                continue;
+            };
+            let keep = index.row_groups(&required);
+            let kept = keep.iter().filter(|k| **k).count();
+            let telemetry = vispyr_common::telemetry::metrics();
+            telemetry.text_index_row_groups_read.inc_by(kept as u64);
+            telemetry
+                .text_index_row_groups_skipped
+                .inc_by((keep.len() - kept) as u64);
+            if kept == 0 {
+                continue;
+            }
+            if kept == keep.len() {
+                files.push(file);
+                continue;
+            }
+            let mut plan = ParquetAccessPlan::new_all(keep.len());
+            for (group, keep) in keep.iter().enumerate() {
+                if !keep {
+                    plan.skip(group);
+                }
+            }
+            files.push(file.with_extension(plan));
+        }
+        files
     }
 }
 
@@ -93,14 +144,13 @@ impl TableProvider for SignalTable {
             )?;
             inputs.push(memory);
         }
-        if !segments.is_empty() {
+        let files = self.files(&segments, filters).await;
+        if !files.is_empty() {
             let target = state.config().target_partitions().max(1);
-            let mut groups: Vec<Vec<PartitionedFile>> =
-                vec![Vec::new(); target.min(segments.len())];
+            let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target.min(files.len())];
             let group_count = groups.len();
-            for (index, segment) in segments.iter().enumerate() {
-                groups[index % group_count]
-                    .push(PartitionedFile::new(segment.path.clone(), segment.bytes));
+            for (index, file) in files.into_iter().enumerate() {
+                groups[index % group_count].push(file);
             }
             let source = Arc::new(ParquetSource::new(Arc::clone(&schema)));
             let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(SEGMENTS_URL)?, source)

@@ -50,6 +50,8 @@ pub struct SpanRecord {
     pub scope_version: String,
     pub events: Vec<Json>,
     pub links: Vec<Json>,
+    /// Log records with this span's id (filled in by callers that ask for it).
+    pub log_count: u64,
 }
 
 /// What a search answers per trace.
@@ -210,7 +212,10 @@ fn condition_sql(condition: &Condition) -> Option<String> {
 }
 
 /// Attribute values with their types, from a map row and its types column.
-fn typed_attributes(entries: &StructArray, types: Option<&str>) -> Vec<(String, TypedValue)> {
+pub(crate) fn typed_attributes(
+    entries: &StructArray,
+    types: Option<&str>,
+) -> Vec<(String, TypedValue)> {
     let keys = entries.column(0).as_string::<i32>();
     let values = entries.column(1).as_string::<i32>();
     let types: HashMap<String, String> = types
@@ -242,7 +247,7 @@ fn typed_attributes(entries: &StructArray, types: Option<&str>) -> Vec<(String, 
 
 /// An attribute value with its OTLP type.
 #[derive(Debug, Clone)]
-enum TypedValue {
+pub(crate) enum TypedValue {
     Str(String),
     Int(i64),
     Float(f64),
@@ -275,7 +280,7 @@ impl TypedValue {
     }
 }
 
-fn json_map(values: &[(String, TypedValue)]) -> Map<String, Json> {
+pub(crate) fn json_map(values: &[(String, TypedValue)]) -> Map<String, Json> {
     values.iter().map(|(k, v)| (k.clone(), v.json())).collect()
 }
 
@@ -387,6 +392,7 @@ fn span_rows(batches: &[RecordBatch]) -> Vec<SpanRow> {
                 scope_version: scope_versions.value(row).to_string(),
                 events: nested_json(events, row),
                 links: nested_json(links, row),
+                log_count: 0,
             };
             out.push(SpanRow {
                 record,
@@ -730,6 +736,7 @@ mod tests {
             scope_version: String::new(),
             events: Vec::new(),
             links: Vec::new(),
+            log_count: 0,
         }
     }
 

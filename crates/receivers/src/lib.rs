@@ -12,6 +12,7 @@
 //! with a message that says what was wrong, an unsupported media type 415, a body
 //! over the limit 413, and a full server 429 / RESOURCE_EXHAUSTED with a retry hint.
 
+pub mod loki;
 pub mod otlp;
 pub mod prometheus;
 pub mod pyroscope;

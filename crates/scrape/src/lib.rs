@@ -35,7 +35,7 @@ mod target;
 pub use config::{Scheme, ScrapeConfig, StaticConfig, validate_all};
 pub use duration::{ByteSize, PromDuration};
 pub use manager::{ScrapeManager, TargetHealth, TargetStatus};
-pub use parse::{ParseError, Parsed, parse};
+pub use parse::{ParseError, Parsed, parse, parse_labels};
 pub use relabel::{RelabelAction, RelabelConfig};
 pub use target::Target;
 

@@ -386,6 +386,25 @@ fn parse_exemplar(cursor: &mut Cursor<'_>) -> Result<Exemplar, ParseError> {
     })
 }
 
+/// Parses a whole label set in the text format, `{name="value", ...}` (blanks
+/// allowed around tokens), as Loki push requests carry their stream labels.
+pub fn parse_labels(text: &str) -> Result<Vec<(String, String)>, ParseError> {
+    let mut cursor = Cursor {
+        text: text.trim(),
+        pos: 0,
+        line: 1,
+    };
+    if cursor.peek() != Some('{') {
+        return Err(cursor.error("a label set starts with '{'"));
+    }
+    let mut labels = Vec::new();
+    parse_label_set(&mut cursor, false, &mut labels)?;
+    if !cursor.at_end() {
+        return Err(cursor.error("unexpected text after the closing '}'"));
+    }
+    Ok(labels)
+}
+
 /// Parses `{name="value",...}` starting at `{`, appending to `labels`.
 fn parse_label_set(
     cursor: &mut Cursor<'_>,

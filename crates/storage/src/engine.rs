@@ -94,7 +94,11 @@ struct Inner {
     shutdown_tx: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     closed: AtomicBool,
+    live: tokio::sync::broadcast::Sender<(Signal, RecordBatch)>,
 }
+
+/// Batches a slow live subscriber may fall behind by before it loses some.
+const LIVE_CAPACITY: usize = 1024;
 
 /// The storage engine. Cheap to clone; all clones share one engine.
 #[derive(Clone)]
@@ -173,6 +177,7 @@ impl Storage {
             shutdown_tx,
             tasks: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            live: tokio::sync::broadcast::channel(LIVE_CAPACITY).0,
         });
         let thread_inner = Arc::clone(&inner);
         let handle = std::thread::Builder::new()
@@ -227,6 +232,8 @@ impl Storage {
         self.inner
             .queued_bytes
             .fetch_add(incoming, Ordering::Relaxed);
+        let live =
+            (self.inner.live.receiver_count() > 0).then(|| (request.signal, request.batch.clone()));
         let (reply, response) = oneshot::channel();
         let command = WalCommand::Append {
             signal: request.signal,
@@ -243,11 +250,22 @@ impl Storage {
             return Err(StorageError::Closed);
         }
         let result = response.await.unwrap_or(Err(StorageError::Closed));
+        if let (Ok(()), Some(batch)) = (&result, live) {
+            // Nobody listening between the check and now is fine: the send fails.
+            let _ = self.inner.live.send(batch);
+        }
         let active_bytes = self.inner.read_state().active.bytes;
         if active_bytes >= self.inner.config.storage.flush_max_bytes {
             self.inner.flush_wanted.notify_one();
         }
         result
+    }
+
+    /// Every batch written from now on, once durable, with its signal: for live
+    /// tails. A subscriber that falls more than a thousand batches behind skips
+    /// ahead (`RecvError::Lagged`).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<(Signal, RecordBatch)> {
+        self.inner.live.subscribe()
     }
 
     /// Rows of `signal` in memtables and segments, as one consistent view.

@@ -28,6 +28,7 @@ mod engine;
 mod error;
 mod memtable;
 mod segment;
+pub mod text_index;
 mod wal;
 
 pub use catalog::{Catalog, SegmentMeta};

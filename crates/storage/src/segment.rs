@@ -7,6 +7,7 @@ use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use vispyr_model::schema::{SERVICE_COLUMN, TIME_COLUMN};
 
 use crate::StorageError;
 use crate::catalog::{MAX_LISTED_SERVICES, SegmentMeta};
+use crate::text_index;
 
 /// Folder under the data dir that is the root of the local object store.
 pub const SEGMENTS_DIR: &str = "segments";
@@ -163,6 +165,17 @@ fn encode_one(
     let properties = writer_properties(signal, batch.num_rows());
     let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(properties))?;
     writer.write(batch)?;
+    if signal == Signal::Logs
+        && let Some(bodies) = batch
+            .column_by_name("body")
+            .and_then(|column| column.as_any().downcast_ref::<StringArray>())
+    {
+        let index = text_index::build(bodies.iter(), batch.num_rows(), ROW_GROUP_ROWS);
+        writer.append_key_value_metadata(KeyValue::new(
+            text_index::BODY_INDEX_KEY.to_string(),
+            index,
+        ));
+    }
     writer.close()?;
 
     let id = uuid::Uuid::now_v7().to_string();

@@ -147,6 +147,10 @@ async fn serve(config: vispyr_config::Config) -> anyhow::Result<()> {
             Arc::clone(&handler),
             Arc::clone(&metadata),
             config.limits.max_request_body,
+        ))
+        .merge(vispyr_receivers::loki::router(
+            Arc::clone(&handler),
+            config.limits.max_request_body,
         ));
     // SDKs configured with a trailing slash send `//ingest`: route it as `/ingest`.
     let api_service = tower::Layer::layer(
