@@ -6,6 +6,7 @@
 
 mod error;
 mod logs;
+mod loki;
 pub mod params;
 pub mod profiles;
 mod prometheus;
@@ -40,6 +41,7 @@ pub struct ApiState {
     pub metrics: MetricQueries,
     pub traces: TraceQueries,
     pub logs: LogQueries,
+    pub logql: vispyr_logql::Engine,
     pub promql: vispyr_promql::Engine,
     /// Metric family metadata seen on ingest.
     pub metadata: Arc<MetadataStore>,
@@ -61,6 +63,7 @@ impl ApiState {
             metrics: MetricQueries::new(query.clone()),
             traces: TraceQueries::new(query.clone()),
             logs: LogQueries::new(query.clone()),
+            logql: vispyr_logql::Engine::default(),
             promql: vispyr_promql::Engine::default(),
             metadata,
             exemplars,
@@ -84,6 +87,7 @@ pub fn app(state: Arc<ApiState>) -> Router {
         .merge(traces::routes())
         .merge(tempo::routes())
         .merge(logs::routes())
+        .merge(loki::routes())
         .with_state(state)
 }
 

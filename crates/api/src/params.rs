@@ -20,6 +20,20 @@ impl QueryPairs {
         pairs
     }
 
+    /// The pairs of a query string and, when the body is a form
+    /// (`application/x-www-form-urlencoded`), of the body too.
+    pub fn from_request(raw: Option<&str>, headers: &http::HeaderMap, body: &[u8]) -> QueryPairs {
+        let mut pairs = QueryPairs::from_query(raw);
+        let is_form = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            pairs.extend_form(body);
+        }
+        pairs
+    }
+
     /// Adds the pairs of an `application/x-www-form-urlencoded` body.
     pub fn extend_form(&mut self, form: &[u8]) {
         self.0.extend(form_urlencoded::parse(form).into_owned());

@@ -125,15 +125,7 @@ struct Params(QueryPairs);
 
 impl Params {
     fn new(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Params {
-        let mut pairs = QueryPairs::from_query(query.as_deref());
-        let is_form = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if is_form {
-            pairs.extend_form(body);
-        }
-        Params(pairs)
+        Params(QueryPairs::from_request(query.as_deref(), headers, body))
     }
 
     fn get(&self, name: &str) -> Option<&str> {

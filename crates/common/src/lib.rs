@@ -5,6 +5,7 @@
 
 pub mod profile;
 pub mod telemetry;
+pub mod text;
 pub mod units;
 
 use std::fmt;

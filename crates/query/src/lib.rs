@@ -12,6 +12,7 @@
 //! This crate does not own storage; it reads [`vispyr_storage::Snapshot`]s.
 
 mod json;
+pub mod logql;
 pub mod logs;
 mod metrics;
 pub mod profiles;

@@ -141,7 +141,7 @@ fn hex_id(text: &str, what: &str, len: usize) -> Result<String, QueryError> {
 }
 
 /// A `LIKE` pattern matching `text` anywhere, with `\` escaping.
-fn like_anywhere(text: &str) -> String {
+pub(crate) fn like_anywhere(text: &str) -> String {
     let mut pattern = String::from("%");
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -229,6 +229,10 @@ pub struct LogQueries {
 impl LogQueries {
     pub fn new(engine: QueryEngine) -> LogQueries {
         LogQueries { engine }
+    }
+
+    pub(crate) fn engine(&self) -> &QueryEngine {
+        &self.engine
     }
 
     /// Up to `limit` records matching `filter`, newest first, from `cursor` on.

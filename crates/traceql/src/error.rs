@@ -20,14 +20,7 @@ pub struct ParseError {
 impl ParseError {
     /// An error at byte `offset` of `src` (clamped to the query's length).
     pub(crate) fn at(src: &str, offset: usize, message: impl Into<String>) -> ParseError {
-        let mut offset = offset.min(src.len());
-        while !src.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        let before = &src[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before[line_start..].chars().count() + 1;
+        let (offset, line, column) = vispyr_common::text::position(src, offset);
         ParseError {
             line,
             column,

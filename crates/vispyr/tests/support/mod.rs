@@ -250,7 +250,8 @@ pub struct ClientSummary {
     pub service_name: String,
 }
 
-fn run_client(mut command: Command) -> ClientSummary {
+/// Runs a client script and parses the one line of JSON it prints.
+pub fn run_client<T: serde::de::DeserializeOwned>(mut command: Command) -> T {
     let output = command.output().expect("run client script");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -262,7 +263,7 @@ fn run_client(mut command: Command) -> ClientSummary {
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("bad summary {stdout:?}: {e}"))
 }
 
-fn require(path: &Path) {
+pub fn require(path: &Path) {
     assert!(
         path.exists(),
         "{} is missing: run `bash tests/e2e/install.sh` first (the README's test command does)",
@@ -270,13 +271,29 @@ fn require(path: &Path) {
     );
 }
 
-/// Runs the Node.js OpenTelemetry SDK client with `protocol` (`http/json` or `http/protobuf`).
-pub fn run_node(endpoint: &str, protocol: &str, service: &str) -> ClientSummary {
+/// `node tests/e2e/node/<script>`, once the packages are installed.
+pub fn node_command(script: &str) -> Command {
     let dir = repo_root().join("tests/e2e/node");
     require(&dir.join("node_modules"));
     let mut command = Command::new("node");
+    command.arg(dir.join(script));
     command
-        .arg(dir.join("send.mjs"))
+}
+
+/// `tests/e2e/python/.venv/bin/python tests/e2e/python/<script>`.
+pub fn python_command(script: &str) -> Command {
+    let dir = repo_root().join("tests/e2e/python");
+    let python = dir.join(".venv/bin/python");
+    require(&python);
+    let mut command = Command::new(python);
+    command.arg(dir.join(script));
+    command
+}
+
+/// Runs the Node.js OpenTelemetry SDK client with `protocol` (`http/json` or `http/protobuf`).
+pub fn run_node(endpoint: &str, protocol: &str, service: &str) -> ClientSummary {
+    let mut command = node_command("send.mjs");
+    command
         .env("OTLP_ENDPOINT", endpoint)
         .env("OTLP_PROTOCOL", protocol)
         .env("SERVICE_NAME", service);
@@ -285,12 +302,8 @@ pub fn run_node(endpoint: &str, protocol: &str, service: &str) -> ClientSummary 
 
 /// Runs the Python OpenTelemetry SDK client with `protocol` (`grpc` or `http/protobuf`).
 pub fn run_python(endpoint: &str, protocol: &str, service: &str) -> ClientSummary {
-    let dir = repo_root().join("tests/e2e/python");
-    let python = dir.join(".venv/bin/python");
-    require(&python);
-    let mut command = Command::new(python);
+    let mut command = python_command("send.py");
     command
-        .arg(dir.join("send.py"))
         .env("OTLP_ENDPOINT", endpoint)
         .env("OTLP_PROTOCOL", protocol)
         .env("SERVICE_NAME", service);
