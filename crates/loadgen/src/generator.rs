@@ -40,7 +40,7 @@ const FLAGS_REMOTE_PARENT: u32 = 0x301;
 
 const SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.26.0";
 
-const SERVICE_NAMES: [&str; SERVICE_COUNT] = [
+pub(crate) const SERVICE_NAMES: [&str; SERVICE_COUNT] = [
     "frontend",
     "frontend-proxy",
     "api-gateway",
@@ -93,7 +93,7 @@ const SERVICE_NAMES: [&str; SERVICE_COUNT] = [
     "ledger-service",
 ];
 
-const ROUTES: [(&str, &str); 20] = [
+pub(crate) const ROUTES: [(&str, &str); 20] = [
     ("GET", "/api/v1/users/{id}"),
     ("POST", "/api/v1/users"),
     ("GET", "/api/v1/orders/{id}"),
@@ -153,7 +153,7 @@ const TABLES: [&str; 8] = [
     "carts",
 ];
 
-const USER_AGENTS: [&str; 5] = [
+pub(crate) const USER_AGENTS: [&str; 5] = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
@@ -172,13 +172,13 @@ const INTERNAL_OPS: [&str; 8] = [
     "authorize",
 ];
 
-const THREAD_NAMES: [&str; 4] = [
+pub(crate) const THREAD_NAMES: [&str; 4] = [
     "http-nio-8080-exec-3",
     "worker-1",
     "tokio-runtime-worker",
     "main",
 ];
-const REGIONS: [&str; 4] = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1"];
+pub(crate) const REGIONS: [&str; 4] = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1"];
 
 /// `(exception.type, exception.message, status message)`.
 const FAILURES: [(&str, &str, &str); 5] = [
@@ -304,7 +304,7 @@ impl Generator {
 
     /// One trace of `len` spans as `(service, instance, span)`.
     fn trace(&mut self, len: usize) -> Vec<(usize, usize, Span)> {
-        let trace_id = self.nonzero_id::<16>();
+        let trace_id = random_id::<16>(&mut self.rng);
         let mut nodes: Vec<Node> = Vec::with_capacity(len);
         let mut out = Vec::with_capacity(len);
 
@@ -326,7 +326,7 @@ impl Generator {
             service,
             instance,
             role: Role::Server,
-            span_id: self.nonzero_id::<8>(),
+            span_id: random_id::<8>(&mut self.rng),
             start,
             end,
             children: 0,
@@ -342,7 +342,7 @@ impl Generator {
             let parent_idx = self.pick_parent(&nodes);
             let parent = &nodes[parent_idx];
             let (start, end) = self.child_window(parent.start, parent.end);
-            let span_id = self.nonzero_id::<8>();
+            let span_id = random_id::<8>(&mut self.rng);
             let parent_id = parent.span_id;
             let (node, span) = match parent.role {
                 Role::HttpClient(service, route) => {
@@ -431,30 +431,6 @@ impl Generator {
         let room = end - child_start - 1; // >= 1
         let child_end = child_start + self.rng.random_range(1..=room);
         (child_start, child_end)
-    }
-
-    fn nonzero_id<const N: usize>(&mut self) -> [u8; N] {
-        loop {
-            let mut id = [0u8; N];
-            self.rng.fill(&mut id[..]);
-            if id.iter().any(|&b| b != 0) {
-                return id;
-            }
-        }
-    }
-
-    fn fill_path(&mut self, template: &str) -> String {
-        let mut path = String::with_capacity(template.len() + 8);
-        let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            path.push_str(&rest[..open]);
-            let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
-            let id: u32 = self.rng.random_range(1..100_000);
-            path.push_str(&id.to_string());
-            rest = &rest[close..];
-        }
-        path.push_str(rest);
-        path
     }
 
     /// With probability [`ERROR_RATE`], an error status and its `exception` event.
@@ -594,7 +570,7 @@ impl Generator {
             kv_str("http.request.method", method),
             kv_str("http.route", template),
             kv_int("http.response.status_code", status_code),
-            kv_str("url.path", &self.fill_path(template)),
+            kv_str("url.path", &fill_path(&mut self.rng, template)),
             kv_str("url.scheme", "http"),
             kv_str("server.address", self.services[node.service].name),
             kv_int("net.peer.port", self.rng.random_range(30_000..61_000)),
@@ -640,7 +616,7 @@ impl Generator {
         let failure = self.failure(node.start, node.end);
         let status_code = if failure.is_some() { 503 } else { 200 };
         let host = self.services[target].name;
-        let path = self.fill_path(template);
+        let path = fill_path(&mut self.rng, template);
         let mut attributes = vec![
             kv_str("http.request.method", method),
             kv_int("http.response.status_code", status_code),
@@ -792,6 +768,33 @@ fn build_service(rng: &mut SmallRng, name: &'static str) -> Service {
     }
 }
 
+/// A random id of `N` bytes that is not all zero (OTLP's "no id").
+pub(crate) fn random_id<const N: usize>(rng: &mut SmallRng) -> [u8; N] {
+    loop {
+        let mut id = [0u8; N];
+        rng.fill(&mut id[..]);
+        if id.iter().any(|&b| b != 0) {
+            return id;
+        }
+    }
+}
+
+/// `template` (e.g. `/api/v1/users/{id}`) with every `{…}` replaced by a
+/// random number.
+pub(crate) fn fill_path(rng: &mut SmallRng, template: &str) -> String {
+    let mut path = String::with_capacity(template.len() + 8);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        path.push_str(&rest[..open]);
+        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
+        let id: u32 = rng.random_range(1..100_000);
+        path.push_str(&id.to_string());
+        rest = &rest[close..];
+    }
+    path.push_str(rest);
+    path
+}
+
 fn kv(key: &str, value: Value) -> KeyValue {
     KeyValue {
         key: key.to_string(),
@@ -800,15 +803,15 @@ fn kv(key: &str, value: Value) -> KeyValue {
     }
 }
 
-fn kv_str(key: &str, value: &str) -> KeyValue {
+pub(crate) fn kv_str(key: &str, value: &str) -> KeyValue {
     kv(key, Value::StringValue(value.to_string()))
 }
 
-fn kv_int(key: &str, value: i64) -> KeyValue {
+pub(crate) fn kv_int(key: &str, value: i64) -> KeyValue {
     kv(key, Value::IntValue(value))
 }
 
-fn kv_bool(key: &str, value: bool) -> KeyValue {
+pub(crate) fn kv_bool(key: &str, value: bool) -> KeyValue {
     kv(key, Value::BoolValue(value))
 }
 
@@ -823,6 +826,7 @@ pub fn span_count(request: &ExportTraceServiceRequest) -> usize {
 }
 
 /// Every span of a request, in order.
+#[cfg(test)]
 pub fn spans(request: &ExportTraceServiceRequest) -> impl Iterator<Item = &Span> {
     request
         .resource_spans

@@ -1,10 +1,14 @@
-//! The `spans` subcommand: closed-loop OTLP/HTTP load from N connections.
+//! The closed-loop OTLP/HTTP load of the `spans` and `logs` subcommands: N
+//! connections, each with one request in flight, sending bodies from a
+//! [`Workload`] (a pool of pre-encoded span batches or log-line batches).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use reqwest::StatusCode;
@@ -12,8 +16,7 @@ use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use tokio::sync::watch;
 use tokio::time::sleep_until;
 
-use crate::generator::Generator;
-use crate::pool::{PooledBody, mix};
+use crate::pool::mix;
 
 /// Back-off after a throttled response without a usable `Retry-After`.
 pub(crate) const DEFAULT_THROTTLE_BACKOFF: Duration = Duration::from_millis(100);
@@ -24,25 +27,93 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// How many error messages are printed before going quiet.
 pub(crate) const MAX_PRINTED_ERRORS: u64 = 5;
 
-/// Settings of one `spans` run.
+/// The OTLP signal a load run sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Traces,
+    Logs,
+}
+
+impl Signal {
+    /// The OTLP/HTTP path of the signal.
+    fn path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Logs => "/v1/logs",
+        }
+    }
+
+    /// What one item is called in messages and summary keys (`spans_sent`,
+    /// `lines_sent`).
+    fn noun(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Logs => "lines",
+        }
+    }
+
+    /// Items an OTLP protobuf response reports as rejected
+    /// (`partial_success`); 0 for an empty or undecodable body.
+    fn rejected(self, body: &[u8]) -> u64 {
+        if body.is_empty() {
+            return 0;
+        }
+        let rejected = match self {
+            Signal::Traces => ExportTraceServiceResponse::decode(body)
+                .ok()
+                .and_then(|r| r.partial_success)
+                .map(|p| p.rejected_spans),
+            Signal::Logs => ExportLogsServiceResponse::decode(body)
+                .ok()
+                .and_then(|r| r.partial_success)
+                .map(|p| p.rejected_log_records),
+        };
+        rejected.map_or(0, |n| u64::try_from(n).unwrap_or(0))
+    }
+}
+
+/// One request's body and what it carries.
+pub struct Outgoing {
+    pub body: Bytes,
+    /// Spans or log lines in the body.
+    pub items: u64,
+    /// Log lines carrying the planted rare term.
+    pub rare: u64,
+}
+
+/// Where the bodies of a load run come from.
+pub trait Workload: Send + Sync + 'static {
+    fn signal(&self) -> Signal;
+    /// Items in every request (the pacer's unit).
+    fn batch(&self) -> usize;
+    /// Pooled bodies and their total size on the wire, for the start-up line.
+    fn pool_size(&self) -> (usize, usize);
+    /// The body of request number `seq`, patched with `nonce` (distinct per
+    /// request) and its send time `now_ns`.
+    fn request(&self, seq: u64, nonce: u64, now_ns: u64) -> Result<Outgoing>;
+}
+
+/// Settings of one load run, whatever it sends.
 pub struct LoadConfig {
     pub endpoint: String,
     pub connections: usize,
     pub duration: Duration,
-    pub batch: usize,
+    /// The bodies are gzipped (sets `Content-Encoding: gzip`).
     pub gzip: bool,
-    /// Target spans per second over all connections; 0 = unlimited.
+    /// Target items per second over all connections; 0 = unlimited.
     pub rate: u64,
+    /// Mixed into every request's nonce.
     pub seed: u64,
-    pub pool: usize,
     pub timeout: Duration,
 }
 
 #[derive(Default)]
 struct Counters {
-    spans_sent: AtomicU64,
-    spans_acked: AtomicU64,
-    spans_rejected: AtomicU64,
+    items_sent: AtomicU64,
+    items_acked: AtomicU64,
+    items_rejected: AtomicU64,
+    rare_sent: AtomicU64,
+    rare_acked: AtomicU64,
     requests: AtomicU64,
     throttled: AtomicU64,
     errors: AtomicU64,
@@ -81,7 +152,7 @@ struct Shared {
     url: String,
     gzip: bool,
     timeout: Duration,
-    pool: Vec<PooledBody>,
+    workload: Box<dyn Workload>,
     counters: Counters,
     request_seq: AtomicU64,
     seed: u64,
@@ -90,39 +161,36 @@ struct Shared {
     stopping: AtomicBool,
 }
 
-/// Runs the load test and prints the JSON summary to stdout.
-pub async fn run(cfg: LoadConfig) -> Result<()> {
+/// Builds the workload with `build` (before the clock starts), runs the load
+/// test and prints the JSON summary to stdout.
+pub async fn run<W: Workload>(cfg: LoadConfig, build: impl FnOnce() -> Result<W>) -> Result<()> {
     anyhow::ensure!(cfg.connections > 0, "--connections must be at least 1");
-    anyhow::ensure!(cfg.batch > 0, "--batch must be at least 1");
-    anyhow::ensure!(cfg.pool > 0, "--pool must be at least 1");
-    let url = traces_url(&cfg.endpoint);
 
     let gen_started = Instant::now();
-    let mut generator = Generator::new(cfg.seed, now_unix_nanos());
-    let pool = (0..cfg.pool)
-        .map(|_| PooledBody::new(&mut generator, cfg.batch, cfg.gzip))
-        .collect::<Result<Vec<_>>>()?;
-    let pool_bytes: usize = pool.iter().map(|b| b.body(0).len()).sum();
+    let workload = build()?;
+    let signal = workload.signal();
+    let noun = signal.noun();
+    let url = signal_url(&cfg.endpoint, signal);
+    let (bodies, pool_bytes) = workload.pool_size();
     eprintln!(
-        "vispyr-loadgen: {} pre-encoded bodies of {} spans ({} avg bytes{}) in {:.2}s; \
+        "vispyr-loadgen: {bodies} pre-encoded bodies of {} {noun} ({} avg bytes{}) in {:.2}s; \
          {} connections -> {url} for {:.1}s{}",
-        cfg.pool,
-        cfg.batch,
-        pool_bytes / cfg.pool,
+        workload.batch(),
+        pool_bytes / bodies.max(1),
         if cfg.gzip { ", gzip" } else { "" },
         gen_started.elapsed().as_secs_f64(),
         cfg.connections,
         cfg.duration.as_secs_f64(),
         match cfg.rate {
             0 => String::new(),
-            r => format!(", target {r} spans/s"),
+            r => format!(", target {r} {noun}/s"),
         }
     );
 
     let start = Instant::now();
     let pacer = (cfg.rate > 0).then(|| Pacer {
         start,
-        interval_ns: (cfg.batch as u128 * 1_000_000_000 / u128::from(cfg.rate))
+        interval_ns: (workload.batch() as u128 * 1_000_000_000 / u128::from(cfg.rate))
             .try_into()
             .unwrap_or(u64::MAX),
         next_ns: AtomicU64::new(0),
@@ -131,7 +199,7 @@ pub async fn run(cfg: LoadConfig) -> Result<()> {
         url,
         gzip: cfg.gzip,
         timeout: cfg.timeout,
-        pool,
+        workload: Box::new(workload),
         counters: Counters::default(),
         request_seq: AtomicU64::new(0),
         seed: cfg.seed,
@@ -164,17 +232,21 @@ pub async fn run(cfg: LoadConfig) -> Result<()> {
     reporter.abort();
     ctrl_c.abort();
 
-    println!("{}", summary_json(&shared.counters, seconds, latencies_us));
+    println!(
+        "{}",
+        summary_json(signal, &shared.counters, seconds, latencies_us)
+    );
     Ok(())
 }
 
-/// `${endpoint}/v1/traces`, unless the endpoint already names that path.
-fn traces_url(endpoint: &str) -> String {
+/// `${endpoint}/v1/traces` (or `/v1/logs`), unless the endpoint already
+/// names that path.
+fn signal_url(endpoint: &str, signal: Signal) -> String {
     let base = endpoint.trim_end_matches('/');
-    if base.ends_with("/v1/traces") {
+    if base.ends_with(signal.path()) {
         base.to_string()
     } else {
-        format!("{base}/v1/traces")
+        format!("{base}{}", signal.path())
     }
 }
 
@@ -213,11 +285,12 @@ async fn connection(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> Res
         }
 
         let seq = shared.request_seq.fetch_add(1, Relaxed);
-        let pooled = &shared.pool[(seq % shared.pool.len() as u64) as usize];
-        let body = pooled.body(mix(seq ^ shared.seed.rotate_left(32)));
-        let n = pooled.spans() as u64;
+        let nonce = mix(seq ^ shared.seed.rotate_left(32));
+        let Outgoing { body, items, rare } =
+            shared.workload.request(seq, nonce, now_unix_nanos())?;
         c.requests.fetch_add(1, Relaxed);
-        c.spans_sent.fetch_add(n, Relaxed);
+        c.items_sent.fetch_add(items, Relaxed);
+        c.rare_sent.fetch_add(rare, Relaxed);
         c.bytes_sent.fetch_add(body.len() as u64, Relaxed);
 
         let mut request = client
@@ -251,9 +324,14 @@ async fn connection(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> Res
         let elapsed = sent_at.elapsed();
 
         if status.is_success() {
-            let rejected = rejected_spans(&body).min(n);
-            c.spans_acked.fetch_add(n - rejected, Relaxed);
-            c.spans_rejected.fetch_add(rejected, Relaxed);
+            let rejected = shared.workload.signal().rejected(&body).min(items);
+            c.items_acked.fetch_add(items - rejected, Relaxed);
+            c.items_rejected.fetch_add(rejected, Relaxed);
+            // Which lines a partial rejection hit is unknown: count the rare
+            // ones only when the whole request was accepted.
+            if rejected == 0 {
+                c.rare_acked.fetch_add(rare, Relaxed);
+            }
             latencies.push(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
         } else if status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::SERVICE_UNAVAILABLE
@@ -297,17 +375,6 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs).min(MAX_RETRY_AFTER))
 }
 
-/// `partial_success.rejected_spans` of an OTLP protobuf response, if any.
-fn rejected_spans(body: &[u8]) -> u64 {
-    if body.is_empty() {
-        return 0;
-    }
-    ExportTraceServiceResponse::decode(body)
-        .ok()
-        .and_then(|r| r.partial_success)
-        .map_or(0, |p| u64::try_from(p.rejected_spans).unwrap_or(0))
-}
-
 /// `e: cause: cause…`, since reqwest's own message omits the cause.
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -335,15 +402,16 @@ async fn report_every_second(shared: Arc<Shared>, start: Instant) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await; // the first tick fires at once
     let c = &shared.counters;
+    let noun = shared.workload.signal().noun();
     let (mut last_acked, mut last_requests, mut last_at) = (0u64, 0u64, start);
     loop {
         tick.tick().await;
         let now = Instant::now();
-        let acked = c.spans_acked.load(Relaxed);
+        let acked = c.items_acked.load(Relaxed);
         let requests = c.requests.load(Relaxed);
         let dt = now.duration_since(last_at).as_secs_f64().max(1e-9);
         eprintln!(
-            "[{:>5.1}s] {:>10.0} spans/s acked  {:>7.0} req/s  total acked {}  throttled {}  errors {}",
+            "[{:>5.1}s] {:>10.0} {noun}/s acked  {:>7.0} req/s  total acked {}  throttled {}  errors {}",
             now.duration_since(start).as_secs_f64(),
             (acked - last_acked) as f64 / dt,
             (requests - last_requests) as f64 / dt,
@@ -366,22 +434,24 @@ pub(crate) fn percentile_ms(sorted_us: &[u64], p: f64) -> Option<f64> {
 }
 
 /// One-line JSON, keys in a fixed order (`null` latencies when nothing was
-/// acknowledged).
-fn summary_json(c: &Counters, seconds: f64, mut latencies_us: Vec<u64>) -> String {
+/// acknowledged); item keys are named after the signal (`spans_sent`,
+/// `lines_sent`) and logs runs add `rare_lines_sent`/`rare_lines_acked`.
+fn summary_json(signal: Signal, c: &Counters, seconds: f64, mut latencies_us: Vec<u64>) -> String {
     latencies_us.sort_unstable();
+    let noun = signal.noun();
     let requests = c.requests.load(Relaxed);
-    let acked = c.spans_acked.load(Relaxed);
+    let acked = c.items_acked.load(Relaxed);
     let ms = |p| percentile_ms(&latencies_us, p).map_or("null".to_string(), |v| format!("{v:.3}"));
     let avg_bytes = c
         .bytes_sent
         .load(Relaxed)
         .checked_div(requests)
         .unwrap_or(0);
-    format!(
-        "{{\"spans_sent\":{},\"spans_acked\":{},\"requests\":{},\"throttled\":{},\"errors\":{},\
-         \"seconds\":{:.3},\"spans_per_sec\":{:.1},\"avg_request_bytes\":{},\"p50_ms\":{},\
-         \"p99_ms\":{},\"spans_rejected\":{}}}",
-        c.spans_sent.load(Relaxed),
+    let mut line = format!(
+        "{{\"{noun}_sent\":{},\"{noun}_acked\":{},\"requests\":{},\"throttled\":{},\"errors\":{},\
+         \"seconds\":{:.3},\"{noun}_per_sec\":{:.1},\"avg_request_bytes\":{},\"p50_ms\":{},\
+         \"p99_ms\":{},\"{noun}_rejected\":{}",
+        c.items_sent.load(Relaxed),
         acked,
         requests,
         c.throttled.load(Relaxed),
@@ -395,23 +465,34 @@ fn summary_json(c: &Counters, seconds: f64, mut latencies_us: Vec<u64>) -> Strin
         avg_bytes,
         ms(50.0),
         ms(99.0),
-        c.spans_rejected.load(Relaxed),
-    )
+        c.items_rejected.load(Relaxed),
+    );
+    if signal == Signal::Logs {
+        line.push_str(&format!(
+            ",\"rare_lines_sent\":{},\"rare_lines_acked\":{}",
+            c.rare_sent.load(Relaxed),
+            c.rare_acked.load(Relaxed),
+        ));
+    }
+    line.push('}');
+    line
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
 
     #[test]
     fn url_building() {
-        assert_eq!(traces_url("http://h:4318"), "http://h:4318/v1/traces");
-        assert_eq!(traces_url("http://h:4318/"), "http://h:4318/v1/traces");
-        assert_eq!(
-            traces_url("http://h:4318/v1/traces"),
-            "http://h:4318/v1/traces"
-        );
+        let traces = |e| signal_url(e, Signal::Traces);
+        assert_eq!(traces("http://h:4318"), "http://h:4318/v1/traces");
+        assert_eq!(traces("http://h:4318/"), "http://h:4318/v1/traces");
+        assert_eq!(traces("http://h:4318/v1/traces"), "http://h:4318/v1/traces");
+        let logs = |e| signal_url(e, Signal::Logs);
+        assert_eq!(logs("http://h:4318/"), "http://h:4318/v1/logs");
+        assert_eq!(logs("http://h:4318/v1/logs"), "http://h:4318/v1/logs");
     }
 
     #[test]
@@ -438,31 +519,48 @@ mod tests {
 
     #[test]
     fn partial_success_is_read() {
-        assert_eq!(rejected_spans(&[]), 0);
+        assert_eq!(Signal::Traces.rejected(&[]), 0);
         let resp = ExportTraceServiceResponse {
             partial_success: Some(ExportTracePartialSuccess {
                 rejected_spans: 3,
                 error_message: "too old".into(),
             }),
         };
-        assert_eq!(rejected_spans(&resp.encode_to_vec()), 3);
-        assert_eq!(rejected_spans(b"not protobuf {"), 0);
+        assert_eq!(Signal::Traces.rejected(&resp.encode_to_vec()), 3);
+        assert_eq!(Signal::Traces.rejected(b"not protobuf {"), 0);
+        let resp = ExportLogsServiceResponse {
+            partial_success: Some(ExportLogsPartialSuccess {
+                rejected_log_records: 5,
+                error_message: "too old".into(),
+            }),
+        };
+        assert_eq!(Signal::Logs.rejected(&resp.encode_to_vec()), 5);
     }
 
     #[test]
     fn summary_is_valid_json() {
         let c = Counters::default();
         c.requests.store(4, Relaxed);
-        c.spans_acked.store(2000, Relaxed);
+        c.items_acked.store(2000, Relaxed);
         c.bytes_sent.store(400, Relaxed);
-        let line = summary_json(&c, 2.0, vec![3000, 1000, 2000]);
+        c.rare_sent.store(3, Relaxed);
+        let line = summary_json(Signal::Traces, &c, 2.0, vec![3000, 1000, 2000]);
         let v: serde_json::Value = serde_json::from_str(&line).expect("valid json");
         assert_eq!(v["spans_per_sec"], 1000.0);
         assert_eq!(v["avg_request_bytes"], 100);
         assert_eq!(v["p50_ms"], 2.0);
-        let empty = summary_json(&Counters::default(), 0.0, Vec::new());
+        assert!(v.get("rare_lines_sent").is_none());
+        let empty = summary_json(Signal::Traces, &Counters::default(), 0.0, Vec::new());
         let v: serde_json::Value = serde_json::from_str(&empty).expect("valid json");
         assert!(v["p99_ms"].is_null());
+
+        let line = summary_json(Signal::Logs, &c, 2.0, vec![3000]);
+        let v: serde_json::Value = serde_json::from_str(&line).expect("valid json");
+        assert_eq!(v["lines_acked"], 2000);
+        assert_eq!(v["lines_per_sec"], 1000.0);
+        assert_eq!(v["rare_lines_sent"], 3);
+        assert_eq!(v["rare_lines_acked"], 0);
+        assert!(v.get("spans_sent").is_none());
     }
 
     #[test]

@@ -1,19 +1,26 @@
-//! A pool of pre-encoded request bodies, so that span generation and
-//! protobuf encoding cost nothing while the benchmark runs.
+//! Pools of pre-encoded request bodies, so that generating and encoding
+//! spans or log lines cost nothing while the benchmark runs, and the
+//! per-request patching that keeps ids and timestamps fresh.
 //!
-//! Uncompressed bodies get fresh trace ids on every request: while encoding
-//! the pool we record the byte offset of every `Span.trace_id` field, and each
-//! request copies the body and XORs a per-request 64-bit nonce into the last 8
-//! bytes of every trace id. XOR with one value is a bijection, so the traces
-//! inside a request stay distinct and parent/child links (which only use span
-//! ids) stay intact, while distinct nonces give distinct ids across requests.
+//! When a body is pooled we record its [`PatchSites`], found by walking the
+//! encoded bytes ([`crate::wire`]); each request then copies the body and
+//! rewrites those bytes in place, so nothing changes length:
 //!
-//! Gzip bodies are compressed once up front and sent as they are: their trace
-//! ids repeat every `pool size` requests. For an ingest-throughput benchmark
-//! that is harmless (nothing deduplicates), and it keeps compression off the
-//! load generator's CPU budget.
+//! - **trace ids**: the last 8 bytes are XORed with a per-request 64-bit
+//!   nonce. XOR with one value is a bijection, so the traces inside a request
+//!   stay distinct and records that shared a trace still do, while distinct
+//!   nonces give distinct ids across requests;
+//! - **hex ids** in log text (16 lowercase hex digits, e.g. `req=6f1c…`):
+//!   digit *j* is XORed with nibble *j* of the same nonce and stays a hex
+//!   digit, with the same bijection argument;
+//! - **timestamps** (`fixed64`): set to the send time minus the record's age.
+//!
+//! Gzip bodies are compressed once up front and sent as they are: their ids
+//! and timestamps are those of the pool, repeating every `pool size`
+//! requests. For an ingest-throughput benchmark that is harmless (nothing
+//! deduplicates), and it keeps compression off the load generator's CPU
+//! budget.
 
-use std::collections::HashSet;
 use std::io::Write;
 
 use anyhow::{Context, Result};
@@ -22,99 +29,129 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use prost::Message;
 
-use crate::generator::{Generator, span_count, spans};
+use crate::generator::{Generator, span_count};
+use crate::load::{Outgoing, Signal, Workload};
+use crate::wire::{self, LEN};
 
-/// Protobuf key of `Span.trace_id` (field 1, length-delimited) and its length.
-const TRACE_ID_PREFIX: [u8; 2] = [0x0A, 16];
+/// Length of the hex ids patched in log text: one nonce nibble per digit.
+pub const HEX_ID_LEN: usize = 16;
 
-/// One pre-encoded `ExportTraceServiceRequest`.
-pub struct PooledBody {
-    bytes: Bytes,
-    /// Offsets of each span's 16 trace-id bytes; empty for gzip bodies.
-    trace_id_offsets: Vec<usize>,
-    spans: usize,
-    gzip: bool,
+/// `Span.trace_id` and `LogRecord.trace_id` field numbers.
+const SPAN_TRACE_ID: u32 = 1;
+
+/// Byte offsets in an encoded body that are rewritten for every request.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PatchSites {
+    /// First byte of each 16-byte trace id.
+    pub trace_ids: Vec<usize>,
+    /// First byte of each `fixed64` timestamp, and how long (ns) before the
+    /// send time it lies.
+    pub timestamps: Vec<(usize, u64)>,
+    /// First byte of each run of [`HEX_ID_LEN`] lowercase hex digits.
+    pub hex_ids: Vec<usize>,
 }
 
-impl PooledBody {
-    /// Encodes (and optionally gzips) one batch from `generator`.
-    pub fn new(generator: &mut Generator, batch: usize, gzip: bool) -> Result<Self> {
-        let request = generator.batch(batch);
-        let spans_in = span_count(&request);
-        let encoded = request.encode_to_vec();
-        if gzip {
-            let mut enc = GzEncoder::new(
-                Vec::with_capacity(encoded.len() / 4),
-                Compression::default(),
-            );
-            enc.write_all(&encoded).context("gzip")?;
-            let compressed = enc.finish().context("gzip")?;
-            return Ok(Self {
-                bytes: Bytes::from(compressed),
-                trace_id_offsets: Vec::new(),
-                spans: spans_in,
-                gzip,
-            });
-        }
-        let ids: HashSet<[u8; 16]> = spans(&request)
-            .filter_map(|s| <[u8; 16]>::try_from(s.trace_id.as_slice()).ok())
-            .collect();
-        let trace_id_offsets = find_trace_ids(&encoded, &ids);
-        anyhow::ensure!(
-            trace_id_offsets.len() == spans_in,
-            "found {} trace ids for {} spans in encoded batch",
-            trace_id_offsets.len(),
-            spans_in
-        );
-        Ok(Self {
-            bytes: Bytes::from(encoded),
-            trace_id_offsets,
-            spans: spans_in,
-            gzip,
-        })
+impl PatchSites {
+    pub fn is_empty(&self) -> bool {
+        self.trace_ids.is_empty() && self.timestamps.is_empty() && self.hex_ids.is_empty()
     }
 
-    /// Spans in this body.
-    pub fn spans(&self) -> usize {
-        self.spans
-    }
-
-    /// The body to send for the request numbered by `nonce`: uncompressed
-    /// bodies get their trace ids XORed with `nonce` (a copy; cheap compared
-    /// with the request), gzip bodies are shared as they are.
-    pub fn body(&self, nonce: u64) -> Bytes {
-        if self.gzip || self.trace_id_offsets.is_empty() {
-            return self.bytes.clone();
-        }
-        let mut buf = self.bytes.to_vec();
+    /// Rewrites the sites of `buf` for the request numbered by `nonce`, sent
+    /// at `now_ns`.
+    pub fn apply(&self, buf: &mut [u8], nonce: u64, now_ns: u64) {
         let mask = nonce.to_le_bytes();
-        for &off in &self.trace_id_offsets {
+        for &off in &self.trace_ids {
             for (b, m) in buf[off + 8..off + 16].iter_mut().zip(mask) {
                 *b ^= m;
             }
         }
+        for &(off, age_ns) in &self.timestamps {
+            buf[off..off + 8].copy_from_slice(&now_ns.saturating_sub(age_ns).to_le_bytes());
+        }
+        for &off in &self.hex_ids {
+            for (j, digit) in buf[off..off + HEX_ID_LEN].iter_mut().enumerate() {
+                let nibble = ((nonce >> (4 * j)) & 0xF) as u8;
+                *digit = xor_hex_digit(*digit, nibble);
+            }
+        }
+    }
+}
+
+/// A lowercase hex digit XORed with `nibble`; other bytes are left alone.
+fn xor_hex_digit(digit: u8, nibble: u8) -> u8 {
+    let value = match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        _ => {
+            debug_assert!(false, "patch site {digit:#x} is not a hex digit");
+            return digit;
+        }
+    };
+    b"0123456789abcdef"[usize::from(value ^ nibble)]
+}
+
+/// One pre-encoded export request (spans or log records).
+pub struct PooledBody {
+    bytes: Bytes,
+    /// Empty for gzip bodies, which are sent as they are.
+    sites: PatchSites,
+    items: usize,
+}
+
+impl PooledBody {
+    /// Pools `encoded`, a request holding `items` records whose patch sites
+    /// are `sites`, gzipping it when asked.
+    pub fn new(encoded: Vec<u8>, sites: PatchSites, items: usize, gzip: bool) -> Result<Self> {
+        if gzip {
+            return Ok(Self {
+                bytes: Bytes::from(gzip_bytes(&encoded)?),
+                sites: PatchSites::default(),
+                items,
+            });
+        }
+        Ok(Self {
+            bytes: Bytes::from(encoded),
+            sites,
+            items,
+        })
+    }
+
+    /// Records in this body.
+    pub fn items(&self) -> usize {
+        self.items
+    }
+
+    /// Size on the wire.
+    pub fn wire_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The body to send for the request numbered by `nonce` at `now_ns`:
+    /// uncompressed bodies are copied and patched (cheap compared with the
+    /// request), gzip bodies are shared as they are.
+    pub fn body(&self, nonce: u64, now_ns: u64) -> Bytes {
+        if self.sites.is_empty() {
+            return self.bytes.clone();
+        }
+        let mut buf = self.bytes.to_vec();
+        self.sites.apply(&mut buf, nonce, now_ns);
         Bytes::from(buf)
     }
 }
 
-/// Offsets of the 16 id bytes of every `Span.trace_id` field in `encoded`
-/// whose value is one of `ids`. A random 16-byte id preceded by the exact
-/// field key does not occur by chance anywhere else in the message.
-fn find_trace_ids(encoded: &[u8], ids: &HashSet<[u8; 16]>) -> Vec<usize> {
-    let mut offsets = Vec::new();
-    let mut i = 0;
-    while i + 18 <= encoded.len() {
-        if encoded[i..i + 2] == TRACE_ID_PREFIX
-            && let Ok(id) = <[u8; 16]>::try_from(&encoded[i + 2..i + 18])
-            && ids.contains(&id)
-        {
-            offsets.push(i + 2);
-            i += 18;
-        } else {
-            i += 1;
-        }
-    }
-    offsets
+/// `bytes` gzipped at the default level.
+pub fn gzip_bytes(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::default());
+    enc.write_all(bytes).context("gzip")?;
+    enc.finish().context("gzip")
+}
+
+/// Builds `count` pooled bodies with `make`, after checking the pool and
+/// batch sizes every workload shares.
+pub fn build<T>(count: usize, batch: usize, make: impl FnMut() -> Result<T>) -> Result<Vec<T>> {
+    anyhow::ensure!(batch > 0, "--batch must be at least 1");
+    anyhow::ensure!(count > 0, "--pool must be at least 1");
+    std::iter::repeat_with(make).take(count).collect()
 }
 
 /// SplitMix64: a bijective 64-bit mixer, so distinct request numbers give
@@ -126,10 +163,86 @@ pub fn mix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Trace-id sites of every span in an encoded `ExportTraceServiceRequest`.
+/// Span timestamps are left as generated.
+pub fn span_sites(encoded: &[u8]) -> Result<PatchSites> {
+    let mut sites = PatchSites::default();
+    for span in wire::records(encoded)? {
+        for field in wire::fields(encoded, span)? {
+            if field.number == SPAN_TRACE_ID && field.wire_type == LEN && field.value.len() == 16 {
+                sites.trace_ids.push(field.value.start);
+            }
+        }
+    }
+    Ok(sites)
+}
+
+/// The `spans` workload: a pool of span batches cycled round robin.
+pub struct SpanPool {
+    bodies: Vec<PooledBody>,
+    batch: usize,
+}
+
+impl SpanPool {
+    /// `pool` bodies of `batch` spans each, from the generator seeded `seed`
+    /// with its clock at `base_time_ns`.
+    pub fn build(
+        pool: usize,
+        batch: usize,
+        seed: u64,
+        base_time_ns: u64,
+        gzip: bool,
+    ) -> Result<Self> {
+        let mut generator = Generator::new(seed, base_time_ns);
+        let bodies = build(pool, batch, || span_body(&mut generator, batch, gzip))?;
+        Ok(Self { bodies, batch })
+    }
+}
+
+/// One pooled body of `batch` spans from `generator`.
+fn span_body(generator: &mut Generator, batch: usize, gzip: bool) -> Result<PooledBody> {
+    let request = generator.batch(batch);
+    let spans = span_count(&request);
+    let encoded = request.encode_to_vec();
+    let sites = span_sites(&encoded)?;
+    anyhow::ensure!(
+        sites.trace_ids.len() == spans,
+        "found {} trace ids for {spans} spans in encoded batch",
+        sites.trace_ids.len(),
+    );
+    PooledBody::new(encoded, sites, spans, gzip)
+}
+
+impl Workload for SpanPool {
+    fn signal(&self) -> Signal {
+        Signal::Traces
+    }
+
+    fn batch(&self) -> usize {
+        self.batch
+    }
+
+    fn pool_size(&self) -> (usize, usize) {
+        let bytes = self.bodies.iter().map(PooledBody::wire_len).sum();
+        (self.bodies.len(), bytes)
+    }
+
+    fn request(&self, seq: u64, nonce: u64, now_ns: u64) -> Result<Outgoing> {
+        let pooled = &self.bodies[(seq % self.bodies.len() as u64) as usize];
+        Ok(Outgoing {
+            body: pooled.body(nonce, now_ns),
+            items: pooled.items() as u64,
+            rare: 0,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generator::spans;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use std::collections::HashSet;
 
     const BASE: u64 = 1_750_000_000_000_000_000;
 
@@ -140,10 +253,10 @@ mod tests {
     #[test]
     fn patching_changes_only_trace_ids() {
         let mut g = Generator::new(9, BASE);
-        let body = PooledBody::new(&mut g, 500, false).expect("pool body");
-        let original = decode(&body.body(0));
-        let patched = decode(&body.body(mix(1)));
-        let other = decode(&body.body(mix(2)));
+        let body = span_body(&mut g, 500, false).expect("pool body");
+        let original = decode(&body.body(0, BASE));
+        let patched = decode(&body.body(mix(1), BASE));
+        let other = decode(&body.body(mix(2), BASE));
         assert_eq!(span_count(&patched), 500);
 
         let mut orig_traces = HashSet::new();
@@ -166,13 +279,52 @@ mod tests {
     #[test]
     fn gzip_body_roundtrips() {
         let mut g = Generator::new(9, BASE);
-        let body = PooledBody::new(&mut g, 200, true).expect("pool body");
-        let compressed = body.body(5);
+        let body = span_body(&mut g, 200, true).expect("pool body");
+        let compressed = body.body(5, BASE);
         let mut dec = flate2::read::GzDecoder::new(&compressed[..]);
         let mut raw = Vec::new();
         std::io::Read::read_to_end(&mut dec, &mut raw).expect("gunzip");
         assert_eq!(span_count(&decode(&raw)), 200);
-        assert_eq!(body.spans(), 200);
+        assert_eq!(body.items(), 200);
+    }
+
+    #[test]
+    fn hex_patching_keeps_digits_hex_and_distinct() {
+        let text = b"req=0123456789abcdef req=0123456789abcdef".to_vec();
+        let sites = PatchSites {
+            hex_ids: vec![4, 25],
+            ..Default::default()
+        };
+        let mut seen = HashSet::new();
+        for n in 0..1_000u64 {
+            let mut buf = text.clone();
+            sites.apply(&mut buf, mix(n), 0);
+            assert_eq!(buf[4..20], buf[25..41], "equal ids stay equal");
+            assert!(
+                buf[4..20]
+                    .iter()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            );
+            assert!(
+                seen.insert(buf[4..20].to_vec()),
+                "distinct nonces, distinct ids"
+            );
+        }
+        let mut unchanged = text.clone();
+        sites.apply(&mut unchanged, 0, 0);
+        assert_eq!(unchanged, text);
+    }
+
+    #[test]
+    fn timestamps_are_set_from_send_time() {
+        let mut buf = vec![0u8; 16];
+        let sites = PatchSites {
+            timestamps: vec![(0, 0), (8, 1_000)],
+            ..Default::default()
+        };
+        sites.apply(&mut buf, 7, 5_000);
+        assert_eq!(buf[..8], 5_000u64.to_le_bytes());
+        assert_eq!(buf[8..], 4_000u64.to_le_bytes());
     }
 
     #[test]
