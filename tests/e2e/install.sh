@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the dependencies of the end-to-end client scripts: the OTLP clients
 # (send.mjs / send.py), the Pyroscope SDK profiling workloads (profile.mjs /
-# profile.py), and Prometheus + node_exporter from Debian (metrics tests).
+# profile.py), the instrumented Node.js system (system.mjs), Prometheus +
+# node_exporter from Debian (metrics tests) and PostgreSQL's server binaries
+# from Debian (the system test starts its own throwaway cluster with them).
 #
 #   tests/e2e/node    -> npm ci (node_modules/, from package-lock.json)
 #   tests/e2e/python  -> venv at tests/e2e/python/.venv with requirements.txt
@@ -82,14 +84,20 @@ install_python() {
 }
 
 # --- Debian packages -------------------------------------------------------------
-# Prometheus 2.42 and node_exporter, the real things the metrics tests compare with.
+# Prometheus 2.42 and node_exporter, the real things the metrics tests compare with;
+# PostgreSQL for crates/vispyr/tests/system_e2e.rs, which only needs `initdb` and
+# `postgres` (on PATH, or Debian's /usr/lib/postgresql/<version>/bin) and runs
+# its own cluster in a temp dir — the package's own cluster is not used.
 install_debian() {
   local missing=()
   command -v prometheus >/dev/null || missing+=(prometheus)
   command -v promtool >/dev/null || missing+=(prometheus)
   command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
+  if ! command -v initdb >/dev/null && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    missing+=(postgresql)
+  fi
   if [[ ${#missing[@]} == 0 ]]; then
-    log "debian: prometheus and node_exporter present"
+    log "debian: prometheus, node_exporter and postgresql present"
     return
   fi
   local sudo=""
@@ -104,4 +112,4 @@ install_debian() {
 install_debian
 install_node
 install_python
-log "done. node: $NODE_DIR/{send,profile}.mjs  python: $VENV/bin/python $PY_DIR/{send,profile}.py"
+log "done. node: $NODE_DIR/{send,profile,system}.mjs  python: $VENV/bin/python $PY_DIR/{send,profile}.py"

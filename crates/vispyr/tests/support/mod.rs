@@ -338,6 +338,27 @@ impl Guard {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Sends `signal` (a `kill` name such as `INT`), waits up to `timeout` for
+    /// the process to exit, then kills it: for servers that shut down cleanly
+    /// on a signal (PostgreSQL's fast shutdown is SIGINT).
+    pub fn terminate(&mut self, signal: &str, timeout: Duration) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+    }
 }
 
 impl Drop for Guard {
