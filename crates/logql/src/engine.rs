@@ -363,6 +363,7 @@ async fn eval_log(
         end_ns,
         direction,
         limit: nothing_drops.then_some(limit),
+        needs_line: true,
     };
     let mut entries = storage.select(&request).await?;
     retain_requested(&mut entries, &request.matchers, start_ns, end_ns);
@@ -421,6 +422,60 @@ fn range_labels(labels: Labels, range: &LogRange, grouping: Option<&Grouping>) -
     }
 }
 
+/// The grouping of a `sum` directly above `range`'s aggregation when that
+/// aggregation is additive (`count_over_time`, `rate`, `bytes_over_time`,
+/// `bytes_rate`, `sum_over_time`): summing the per-series window values equals
+/// the window value of the grouped entries, so entries can be grouped as they
+/// are read. This is Loki's sum push-down; without it, high-cardinality
+/// metadata (trace ids) makes one series per line. `sum` without a grouping
+/// groups by nothing.
+fn sum_grouping(expr: &MetricExpr, range: &LogRange) -> Option<Grouping> {
+    match expr {
+        MetricExpr::Vector {
+            op: VectorOp::Sum,
+            expr: inner,
+            grouping,
+            ..
+        } => {
+            if let MetricExpr::Range { op, range: r, .. } = inner.as_ref()
+                && std::ptr::eq(r.as_ref(), range)
+            {
+                let additive = matches!(
+                    op,
+                    RangeOp::CountOverTime
+                        | RangeOp::Rate
+                        | RangeOp::BytesOverTime
+                        | RangeOp::BytesRate
+                        | RangeOp::SumOverTime
+                );
+                return additive.then(|| {
+                    grouping.clone().unwrap_or(Grouping {
+                        without: false,
+                        labels: Vec::new(),
+                    })
+                });
+            }
+            sum_grouping(inner, range)
+        }
+        MetricExpr::Vector { expr, .. } => sum_grouping(expr, range),
+        MetricExpr::Binary { lhs, rhs, .. } => {
+            sum_grouping(lhs, range).or_else(|| sum_grouping(rhs, range))
+        }
+        MetricExpr::Range { .. } | MetricExpr::Literal(_) | MetricExpr::VectorLiteral(_) => None,
+    }
+}
+
+/// `labels` reduced to what an outer `sum` keeps; error labels stay, so a
+/// pipeline error still fails the query.
+fn pushed_down_labels(labels: Labels, outer: &Grouping) -> Labels {
+    labels
+        .into_iter()
+        .filter(|(name, _)| {
+            name.starts_with("__error") || (outer.labels.contains(name) != outer.without)
+        })
+        .collect()
+}
+
 /// Finds the range aggregation node that owns `range`, for its op and grouping.
 fn find_owner<'e>(expr: &'e MetricExpr, range: &LogRange) -> Option<&'e MetricExpr> {
     match expr {
@@ -444,7 +499,11 @@ async fn load_range(
         Some(MetricExpr::Range { op, grouping, .. }) => (*op, grouping.as_ref()),
         _ => (RangeOp::CountOverTime, None),
     };
+    let early = sum_grouping(root, range);
     let (line_filters, rest) = split_pushdown(&range.selector.stages);
+    let needs_line = !rest.is_empty()
+        || range.unwrap.is_some()
+        || matches!(op, RangeOp::BytesOverTime | RangeOp::BytesRate);
     let request = SelectRequest {
         matchers: range.selector.matchers.clone(),
         line_filters,
@@ -452,6 +511,7 @@ async fn load_range(
         end_ns,
         direction: Direction::Forward,
         limit: None,
+        needs_line,
     };
     let mut entries = storage.select(&request).await?;
     retain_requested(&mut entries, &request.matchers, start_ns, end_ns);
@@ -475,7 +535,10 @@ async fn load_range(
             (None, RangeOp::BytesOverTime | RangeOp::BytesRate) => line.len() as f64,
             (None, _) => 1.0,
         };
-        let labels = range_labels(builder.into_labels(), range, grouping);
+        let mut labels = range_labels(builder.into_labels(), range, grouping);
+        if let Some(outer) = &early {
+            labels = pushed_down_labels(labels, outer);
+        }
         by_labels
             .entry(labels)
             .or_default()

@@ -51,6 +51,10 @@ pub struct SelectRequest {
     pub direction: Direction,
     /// Maximum number of entries to return.
     pub limit: Option<usize>,
+    /// False when nothing after the pushed-down filters reads the line (a plain
+    /// `count_over_time` or `rate`): storage may then return empty lines and
+    /// skip reading them.
+    pub needs_line: bool,
 }
 
 /// What the engine reads from.

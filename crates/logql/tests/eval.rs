@@ -362,6 +362,25 @@ fn log_query_limits_and_directions() {
 }
 
 #[test]
+fn lines_are_asked_for_only_when_something_reads_them() {
+    for (query, needs_line) in [
+        (r#"count_over_time({app="web"}[1m])"#, false),
+        (r#"sum by (app) (rate({app=~".+"} |= "error" [1m]))"#, false),
+        (r#"bytes_over_time({app="web"}[1m])"#, true),
+        (r#"count_over_time({app="api"} | json [1m])"#, true),
+        (
+            r#"sum_over_time({app="api"} | json | unwrap latency_ms [1m])"#,
+            true,
+        ),
+    ] {
+        let storage = corpus();
+        let _ = range(&storage, query, 60, 180, 60, 100, Direction::Backward);
+        let calls = storage.calls();
+        assert_eq!(calls[0].needs_line, needs_line, "{query}");
+    }
+}
+
+#[test]
 fn limit_is_pushed_down_only_when_nothing_drops() {
     let storage = corpus();
     streams(
@@ -510,4 +529,52 @@ fn json_shapes() {
         }])
     );
     assert_eq!(data["resultType"], "streams");
+}
+
+#[test]
+fn sum_groups_entries_as_they_are_read() {
+    // 500 lines, each with its own request id in structured metadata: without
+    // the sum push-down every line would be a series of its own.
+    let storage = MemStorage {
+        entries: (0..500)
+            .map(|i| vispyr_logql::LogEntry {
+                timestamp_ns: T0 + (i + 1) * S / 10,
+                line: format!("line {i}"),
+                stream: labels(&[("app", "busy")]),
+                metadata: labels(&[("req", &i.to_string())]),
+            })
+            .collect(),
+        ..MemStorage::default()
+    };
+    let engine = Engine::default().with_max_series(100);
+    let run = |query: &str| {
+        futures::executor::block_on(engine.query_instant(
+            &storage,
+            query,
+            T0 + 60 * S,
+            100,
+            Direction::Backward,
+        ))
+    };
+    match run(r#"sum by (app) (count_over_time({app="busy"}[1m]))"#) {
+        Ok(QueryResult::Vector(samples)) => {
+            assert_eq!(samples.len(), 1);
+            assert_eq!(samples[0].v, 500.0);
+        }
+        other => panic!("expected one sample, got {other:?}"),
+    }
+    match run(r#"sum(rate({app="busy"}[1m]))"#) {
+        Ok(QueryResult::Vector(samples)) => assert!((samples[0].v - 500.0 / 60.0).abs() < 1e-9),
+        other => panic!("expected one sample, got {other:?}"),
+    }
+    // Without a sum above it, every line is a series of its own...
+    let error = run(r#"count_over_time({app="busy"}[1m])"#)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("maximum of series"), "{error}");
+    // ...and `max` is not pushed down: the largest per-line count is 1.
+    match run(r#"max by (app) (count_over_time({app="busy"}[1m]))"#) {
+        Ok(QueryResult::Vector(samples)) => assert_eq!(samples[0].v, 1.0),
+        other => panic!("expected one sample, got {other:?}"),
+    }
 }

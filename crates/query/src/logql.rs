@@ -205,8 +205,14 @@ impl LogQueries {
             (true, Some(limit)) => format!(" LIMIT {limit}"),
             _ => String::new(),
         };
+        // The body is the widest column: leave it unread when nobody looks at it.
+        let body = if request.needs_line || !request.line_filters.is_empty() {
+            "body"
+        } else {
+            "'' AS body"
+        };
         let sql = format!(
-            "SELECT timestamp, body, service_name, resource_attributes, log_attributes, \
+            "SELECT timestamp, {body}, service_name, resource_attributes, log_attributes, \
              trace_id, span_id, severity_number FROM logs WHERE {} ORDER BY timestamp {order}{limit}",
             conditions.join(" AND ")
         );
