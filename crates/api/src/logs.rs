@@ -28,7 +28,7 @@ use tokio::sync::broadcast::error::RecvError;
 use vispyr_common::Signal;
 use vispyr_model::severity_number_of;
 use vispyr_promql::MatchOp;
-use vispyr_query::logs::{AttributeFilter, Cursor, LogFilter, LogQueries, TextMatch};
+use vispyr_query::logs::{AttributeFilter, Cursor, LiveFilter, LogFilter, TextMatch};
 
 use crate::params::{QueryPairs, parse_duration, time_range};
 use crate::{ApiError, ApiState};
@@ -183,7 +183,7 @@ async fn tail(
     RawQuery(raw): RawQuery,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let pairs = QueryPairs::from_query(raw.as_deref());
-    let condition = filter_of(&pairs, true)?.condition()?;
+    let live_filter = LiveFilter::new(&filter_of(&pairs, true)?)?;
     let mut live = state.query.storage().subscribe();
     let stream = async_stream_of(move |sender| async move {
         loop {
@@ -201,7 +201,7 @@ async fn tail(
                 }
                 Err(RecvError::Closed) => return,
             };
-            let records = match LogQueries::filter_batch(&condition, batch).await {
+            let records = match live_filter.matching(batch).await {
                 Ok(records) => records,
                 Err(error) => {
                     tracing::warn!(%error, "live tail filter failed");

@@ -267,17 +267,7 @@ async fn series(
     }
     let selected = selectors(texts.iter())?;
     let streams = state.logs.streams(start, end, &selected).await?;
-    let data: Vec<Value> = streams
-        .iter()
-        .map(|labels| {
-            Value::Object(
-                labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect(),
-            )
-        })
-        .collect();
+    let data: Vec<Value> = streams.iter().map(labels_json).collect();
     Ok(success(Value::Array(data)))
 }
 

@@ -710,19 +710,63 @@ impl Generator {
     }
 }
 
+/// What a service's resource says about its build: SDK language and version,
+/// instrumentation scope, service version and environment.
+pub(crate) struct ServiceIdentity {
+    pub language: &'static str,
+    pub sdk_version: &'static str,
+    pub scope_name: &'static str,
+    pub version: String,
+    pub environment: &'static str,
+}
+
+impl ServiceIdentity {
+    /// A random identity with one of `languages`: `(telemetry.sdk.language,
+    /// sdk version, instrumentation scope)`.
+    pub(crate) fn random(
+        rng: &mut SmallRng,
+        languages: &[(&'static str, &'static str, &'static str)],
+    ) -> ServiceIdentity {
+        let (language, sdk_version, scope_name) = languages[rng.random_range(0..languages.len())];
+        let version = format!(
+            "{}.{}.{}",
+            rng.random_range(1..5),
+            rng.random_range(0..20),
+            rng.random_range(0..10)
+        );
+        let environment = if rng.random_bool(0.8) {
+            "production"
+        } else {
+            "staging"
+        };
+        ServiceIdentity {
+            language,
+            sdk_version,
+            scope_name,
+            version,
+            environment,
+        }
+    }
+}
+
+/// 3–6 distinct indexes into [`ROUTES`], sorted.
+pub(crate) fn random_routes(rng: &mut SmallRng) -> Vec<usize> {
+    let mut routes: Vec<usize> = (0..rng.random_range(3..=6))
+        .map(|_| rng.random_range(0..ROUTES.len()))
+        .collect();
+    routes.sort_unstable();
+    routes.dedup();
+    routes
+}
+
 fn build_service(rng: &mut SmallRng, name: &'static str) -> Service {
-    let (language, sdk_version, scope_name) = LANGUAGES[rng.random_range(0..LANGUAGES.len())];
-    let version = format!(
-        "{}.{}.{}",
-        rng.random_range(1..5),
-        rng.random_range(0..20),
-        rng.random_range(0..10)
-    );
-    let environment = if rng.random_bool(0.8) {
-        "production"
-    } else {
-        "staging"
-    };
+    let ServiceIdentity {
+        language,
+        sdk_version,
+        scope_name,
+        version,
+        environment,
+    } = ServiceIdentity::random(rng, &LANGUAGES);
     let instances = rng.random_range(1..=3);
     let resources = (0..instances)
         .map(|_| {
@@ -747,11 +791,7 @@ fn build_service(rng: &mut SmallRng, name: &'static str) -> Service {
             }
         })
         .collect();
-    let mut routes: Vec<usize> = (0..rng.random_range(3..=6))
-        .map(|_| rng.random_range(0..ROUTES.len()))
-        .collect();
-    routes.sort_unstable();
-    routes.dedup();
+    let routes = random_routes(rng);
     let db = rng
         .random_bool(0.5)
         .then(|| rng.random_range(0..DATABASES.len()));

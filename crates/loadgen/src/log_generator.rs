@@ -40,7 +40,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::generator::{
-    REGIONS, ROUTES, SERVICE_NAMES, THREAD_NAMES, USER_AGENTS, fill_path, kv_int, kv_str, random_id,
+    REGIONS, ROUTES, SERVICE_NAMES, ServiceIdentity, THREAD_NAMES, USER_AGENTS, fill_path, kv_int,
+    kv_str, random_id, random_routes,
 };
 
 /// Services by default.
@@ -880,32 +881,8 @@ fn render_json(
 
 /// `2025-06-15T15:06:40.123Z` for a time in Unix nanoseconds.
 fn rfc3339_millis(unix_ns: u64) -> String {
-    let secs = unix_ns / 1_000_000_000;
-    let millis = unix_ns % 1_000_000_000 / 1_000_000;
-    let (year, month, day) = civil_from_days(secs / 86_400);
-    let time_of_day = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        time_of_day / 3_600,
-        time_of_day % 3_600 / 60,
-        time_of_day % 60
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`, for non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    chrono::DateTime::from_timestamp_nanos(i64::try_from(unix_ns).unwrap_or(i64::MAX))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Service `index`: a name from the span generator's vocabulary (with a
@@ -917,18 +894,13 @@ fn build_service(rng: &mut SmallRng, index: usize) -> Service {
         0 => base.to_string(),
         round => format!("{base}-{}", round + 1),
     };
-    let (language, sdk_version, scope_name) = LANGUAGES[rng.random_range(0..LANGUAGES.len())];
-    let version = format!(
-        "{}.{}.{}",
-        rng.random_range(1..5),
-        rng.random_range(0..20),
-        rng.random_range(0..10)
-    );
-    let environment = if rng.random_bool(0.8) {
-        "production"
-    } else {
-        "staging"
-    };
+    let ServiceIdentity {
+        language,
+        sdk_version,
+        scope_name,
+        version,
+        environment,
+    } = ServiceIdentity::random(rng, &LANGUAGES);
     let region = REGIONS[rng.random_range(0..REGIONS.len())];
     let replica_set = format!("{:010x}", rng.random::<u64>() & 0xFF_FFFF_FFFF);
     let instances = rng.random_range(1..=3);
@@ -970,11 +942,7 @@ fn build_service(rng: &mut SmallRng, index: usize) -> Service {
             format!("com.shop.{package}.{component}")
         })
         .collect();
-    let mut routes: Vec<usize> = (0..rng.random_range(3..=6))
-        .map(|_| rng.random_range(0..ROUTES.len()))
-        .collect();
-    routes.sort_unstable();
-    routes.dedup();
+    let routes = random_routes(rng);
     Service {
         name,
         format: match index % 3 {

@@ -2,7 +2,7 @@
 //! volume histogram by severity, the logs of a trace and per-span log counts.
 //!
 //! Every query is one SQL statement built from a [`LogFilter`]; the same filter
-//! also runs over freshly written batches for live tails ([`LogQueries::filter_batch`]),
+//! also runs over freshly written batches for live tails ([`LiveFilter`]),
 //! so a search and a tail can never disagree on what matches.
 
 use std::collections::{BTreeMap, HashMap};
@@ -362,19 +362,33 @@ impl LogQueries {
         }
         Ok(counts)
     }
+}
 
-    /// The records of `batch` (rows of the `logs` schema, e.g. just written) that
-    /// match `filter`, newest last. Runs the same SQL condition as [`Self::search`].
-    pub async fn filter_batch(
-        filter_condition: &str,
-        batch: RecordBatch,
-    ) -> Result<Vec<LogRecord>, QueryError> {
+/// A filter applied to batches as they are written, for live tails: the same
+/// SQL condition as [`LogQueries::search`], over one batch at a time, with one
+/// session per tail.
+pub struct LiveFilter {
+    context: SessionContext,
+    sql: String,
+}
+
+impl LiveFilter {
+    /// A live filter for `filter` (its time range is part of the condition).
+    pub fn new(filter: &LogFilter) -> Result<LiveFilter, QueryError> {
         let context = SessionContext::new();
         context.register_udf(crate::textsearch::has_token_udf());
-        context.register_batch("logs", batch)?;
-        let sql =
-            format!("SELECT {LOG_COLUMNS} FROM logs WHERE {filter_condition} ORDER BY timestamp");
-        let batches = context.sql(&sql).await?.collect().await?;
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM logs WHERE {} ORDER BY timestamp",
+            filter.condition()?
+        );
+        Ok(LiveFilter { context, sql })
+    }
+
+    /// The records of `batch` (rows of the `logs` schema) that match, oldest first.
+    pub async fn matching(&self, batch: RecordBatch) -> Result<Vec<LogRecord>, QueryError> {
+        self.context.deregister_table("logs")?;
+        self.context.register_batch("logs", batch)?;
+        let batches = self.context.sql(&self.sql).await?.collect().await?;
         Ok(records_of(&batches))
     }
 }
