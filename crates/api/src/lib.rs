@@ -12,6 +12,7 @@ pub mod profiles;
 mod prometheus;
 mod pyroscope;
 mod tempo;
+pub mod ui;
 mod traces;
 
 use std::sync::Arc;

@@ -152,6 +152,7 @@ async fn serve(config: vispyr_config::Config) -> anyhow::Result<()> {
             Arc::clone(&handler),
             config.limits.max_request_body,
         ));
+    let api_router = vispyr_api::ui::finish(api_router);
     // SDKs configured with a trailing slash send `//ingest`: route it as `/ingest`.
     let api_service = tower::Layer::layer(
         &tower::util::MapRequestLayer::new(collapse_slashes),
