@@ -13,6 +13,8 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use serde_json::{Value, json};
 
+pub mod postgres;
+
 /// A trace export of `spans` from a resource whose `service.name` is `service`.
 pub fn trace_request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
