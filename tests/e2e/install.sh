@@ -88,6 +88,7 @@ install_python() {
 # PostgreSQL for crates/vispyr/tests/system_e2e.rs, which only needs `initdb` and
 # `postgres` (on PATH, or Debian's /usr/lib/postgresql/<version>/bin) and runs
 # its own cluster in a temp dir — the package's own cluster is not used.
+# Chromium for the UI's end-to-end tests (ui/e2e, driven by playwright-core).
 install_debian() {
   local missing=()
   command -v prometheus >/dev/null || missing+=(prometheus)
@@ -96,8 +97,9 @@ install_debian() {
   if ! command -v initdb >/dev/null && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
     missing+=(postgresql)
   fi
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   if [[ ${#missing[@]} == 0 ]]; then
-    log "debian: prometheus, node_exporter and postgresql present"
+    log "debian: prometheus, node_exporter, postgresql and chromium present"
     return
   fi
   local sudo=""
