@@ -58,6 +58,7 @@ export function Chart({
   mode = 'line',
   range,
   onPointClick,
+  onSelect,
   stacked: _stacked,
 }: {
   series: ChartSeries[];
@@ -69,6 +70,8 @@ export function Chart({
   range?: { from: number; to: number };
   /** Called with the series index and point index of a clicked point. */
   onPointClick?: (seriesIndex: number, time: number, value: number) => void;
+  /** Called with a dragged-across range (epoch ms) instead of zooming the global range. */
+  onSelect?: (fromMs: number, toMs: number) => void;
   stacked?: boolean;
 }) {
   const container = useRef<HTMLDivElement>(null);
@@ -76,6 +79,8 @@ export function Chart({
   const data = useMemo(() => alignSeries(series), [series]);
   const clickRef = useRef(onPointClick);
   clickRef.current = onPointClick;
+  const selectRef = useRef(onSelect);
+  selectRef.current = onSelect;
 
   useEffect(() => {
     const element = container.current;
@@ -129,7 +134,7 @@ export function Chart({
               const from = u.posToVal(left, 'x') * 1000;
               const to = u.posToVal(left + width, 'x') * 1000;
               u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-              zoomTo(from, to);
+              (selectRef.current ?? zoomTo)(from, to);
             }
           },
         ],
