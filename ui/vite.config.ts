@@ -5,7 +5,7 @@ import react from '@vitejs/plugin-react';
 // `npm run dev` serves the UI on :5173 and proxies the API to a running
 // `vispyr serve` (VISPYR_URL, default http://localhost:4040).
 const target = process.env.VISPYR_URL ?? 'http://localhost:4040';
-const proxied = ['/api', '/prometheus', '/loki', '/tempo', '/pyroscope', '/ready', '/metrics'];
+const proxied = ['/api', '/prometheus', '/loki', '/tempo', '/pyroscope', '/ready'];
 
 export default defineConfig({
   plugins: [react()],

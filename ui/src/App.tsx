@@ -1,6 +1,7 @@
 // The shell: top bar with navigation, time picker and theme switch; the page
 // chosen by the URL path (single-page app; the server answers every UI path
-// with index.html).
+// with index.html). The metrics page lives at /explore because the server's
+// own /metrics is its Prometheus telemetry.
 import { lazy, Suspense, useEffect, useState } from 'react';
 import type { ComponentType } from 'react';
 import { Loading } from './components/States';
@@ -20,7 +21,7 @@ const routes: Route[] = [
   { path: '/services', title: 'Services', page: lazy(() => import('./pages/Services')) },
   { path: '/traces', title: 'Traces', page: lazy(() => import('./pages/Traces')), prefix: true },
   { path: '/logs', title: 'Logs', page: lazy(() => import('./pages/Logs')) },
-  { path: '/metrics', title: 'Metrics', page: lazy(() => import('./pages/Metrics')) },
+  { path: '/explore', title: 'Metrics', page: lazy(() => import('./pages/Metrics')) },
   { path: '/profiles', title: 'Profiles', page: lazy(() => import('./pages/Profiles')) },
   { path: '/sql', title: 'SQL', page: lazy(() => import('./pages/Sql')) },
 ];

@@ -12,8 +12,8 @@ pub mod profiles;
 mod prometheus;
 mod pyroscope;
 mod tempo;
-pub mod ui;
 mod traces;
+pub mod ui;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -186,6 +186,15 @@ async fn tail(
     let live_filter = LiveFilter::new(&filter_of(&pairs, true)?)?;
     let mut live = state.query.storage().subscribe();
     let stream = async_stream_of(move |sender| async move {
+        // A first comment gets the response under way at once, so clients
+        // (EventSource's `open`) know the tail is live before any line arrives.
+        if sender
+            .send(Event::default().comment("tailing"))
+            .await
+            .is_err()
+        {
+            return;
+        }
         loop {
             let batch = match live.recv().await {
                 Ok((Signal::Logs, batch)) => batch,

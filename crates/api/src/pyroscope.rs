@@ -220,7 +220,7 @@ fn selection(
         selector,
         from,
         until,
-        span_ids: Vec::new(),
+        ..Selection::default()
     })
 }
 

@@ -1,6 +1,7 @@
 //! `vispyr`: the one binary. `vispyr serve` runs everything in one process with the
 //! embedded store; `vispyr sql` queries a running server.
 
+mod agent;
 mod serve;
 mod sql;
 
@@ -28,6 +29,19 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a SQL query against a server and print the result.
     Sql(sql::SqlArgs),
+    /// Run the host agent: host metrics (node_exporter names) pushed to a server.
+    Agent(agent::AgentArgs),
+}
+
+/// Logs to stderr; `RUST_LOG` chooses the level (default `info`).
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn main() -> std::process::ExitCode {
@@ -35,6 +49,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Sql(args) => sql::run(args),
+        Command::Agent(args) => agent::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

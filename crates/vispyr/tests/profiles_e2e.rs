@@ -942,8 +942,8 @@ fn diff_export_and_trace_profiles() {
     );
     assert_eq!(traced["approximate"], true, "{traced}");
     assert!(traced["note"].as_str().unwrap().contains("shop"));
-    // Only the v2 profile starts inside the trace's window.
-    assert_eq!(root(&traced)["total"], 110_000_000);
+    // The trace [now-15, now-5] overlaps v1 [now-20, now-10] and v2 [now-10, now].
+    assert_eq!(root(&traced)["total"], 210_000_000);
     let unknown = Client::new()
         .get(format!("{}/api/v1/profiles/flamegraph", server.http))
         .query(&[

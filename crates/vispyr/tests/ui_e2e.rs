@@ -138,9 +138,12 @@ fn every_page_renders_real_data_in_chromium() {
 
     // Everything the pages show has arrived: connector series (service graph
     // edges take `wait` to pair), host metrics, profiles and logs.
-    wait_until("service graph edges", &server, Duration::from_secs(30), || {
-        prom_count(&server, "traces_service_graph_request_total") >= 3
-    });
+    wait_until(
+        "service graph edges",
+        &server,
+        Duration::from_secs(30),
+        || prom_count(&server, "traces_service_graph_request_total") >= 3,
+    );
     wait_until("host metrics", &server, Duration::from_secs(30), || {
         prom_count(&server, "node_cpu_seconds_total") > 0
             && prom_count(&server, "node_memory_MemAvailable_bytes") > 0
@@ -199,7 +202,9 @@ fn every_page_renders_real_data_in_chromium() {
             "check {check:?} did not pass; passed: {passed:?}\nstderr:\n{stderr}"
         );
     }
-    for page in ["overview", "services", "traces", "trace", "logs", "metrics", "profiles", "sql"] {
+    for page in [
+        "overview", "services", "traces", "trace", "logs", "metrics", "profiles", "sql",
+    ] {
         let shot = screenshots.join(format!("{page}.png"));
         assert!(shot.exists(), "no screenshot {}", shot.display());
     }

@@ -106,7 +106,11 @@ export function Chart({
           stroke: axisColor,
           grid: { stroke: gridColor },
           ticks: { stroke: gridColor },
-          size: 60,
+          // Wide enough for the longest tick label ("17.2 GiB", "1.25ms").
+          size: (_u, values) => {
+            const longest = Math.max(3, ...(values ?? []).map((v) => String(v).length));
+            return Math.ceil(longest * 7 + 18);
+          },
           values: (_u, values) => values.map((v) => formatValue(v, unit)),
         },
       ],
@@ -173,5 +177,15 @@ export function Chart({
     };
   }, [data, height, mode, unit, range?.from, range?.to, series.length]);
 
-  return <div className="chart" ref={container} data-testid="chart" />;
+  // The shown range and series count as attributes, for end-to-end tests.
+  return (
+    <div
+      className="chart"
+      ref={container}
+      data-testid="chart"
+      data-from={range?.from}
+      data-to={range?.to}
+      data-series={series.length}
+    />
+  );
 }

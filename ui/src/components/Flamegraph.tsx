@@ -215,7 +215,14 @@ export function Flamegraph({
   }, []);
 
   const path = useMemo(() => resolvePath(root, focusNames), [root, focusNames]);
-  const layout: FlameLayout = useMemo(() => layoutFlame(path, width > 0 ? 0.5 / width : 0), [path, width]);
+  // Layout and paint times, published on the canvas for the benchmark (BENCHMARKS.md).
+  const layoutMs = useRef(0);
+  const layout: FlameLayout = useMemo(() => {
+    const started = performance.now();
+    const result = layoutFlame(path, width > 0 ? 0.5 / width : 0);
+    layoutMs.current = performance.now() - started;
+    return result;
+  }, [path, width]);
   const maxRows = Math.floor(MAX_CANVAS_PX / ROW_HEIGHT);
   const rowCount = Math.min(layout.rows.length, maxRows);
   const height = rowCount * ROW_HEIGHT;
@@ -226,6 +233,7 @@ export function Flamegraph({
   useEffect(() => {
     const element = canvas.current;
     if (!element || width === 0) return;
+    const started = performance.now();
     const ratio = window.devicePixelRatio || 1;
     element.width = Math.round(width * ratio);
     element.height = Math.round(height * ratio);
@@ -276,6 +284,10 @@ export function Flamegraph({
       context.lineWidth = 1.5;
       context.strokeRect(hovered.x * width + 1, y + 1, Math.max(hovered.width * width - 2, 1), ROW_HEIGHT - 2);
     }
+    const paintMs = performance.now() - started;
+    element.dataset.layoutMs = layoutMs.current.toFixed(1);
+    element.dataset.paintMs = paintMs.toFixed(1);
+    element.dataset.renderMs = (layoutMs.current + paintMs).toFixed(1);
   }, [layout, width, height, rowCount, matches, selected, tagColors, inverted, hovered, root, theme]);
 
   // A new tree (a refresh) has new frames: the hovered one and the menu's are gone.

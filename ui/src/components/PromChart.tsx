@@ -6,8 +6,7 @@ import { promRange, useQuery } from '../lib/api';
 import type { QueryState } from '../lib/api';
 import type { ExploreQuery } from '../lib/promql';
 import { exploreParams, toChartSeries } from '../lib/promql';
-import type { Range } from '../lib/range';
-import { stepFor } from '../lib/time';
+import { stepFor, type Range } from '../lib/time';
 import { href, onLinkClick } from '../lib/url';
 import type { ChartSeries } from './Chart';
 import { Chart } from './Chart';
@@ -35,7 +34,7 @@ export function usePromRange(queries: PanelQuery[], range: Range, points = 240):
 /** A link to the explorer with `queries` filled in. */
 export function exploreHref(queries: PanelQuery[]): string {
   const explore: ExploreQuery[] = queries.map((q) => ({ expr: q.expr, legend: q.legend ?? '', view: 'graph' }));
-  return href('/metrics', exploreParams(explore));
+  return href('/explore', exploreParams(explore));
 }
 
 export function PromChartPanel({

@@ -8,7 +8,7 @@ import { formatNumber, formatSeconds } from '../lib/format';
 import type { GraphEdge, GraphNode, NodeKind, ServiceGraphData, ServiceMapModel } from '../lib/servicemap';
 import { errorPercent, serviceGraphQueries, serviceMapModel } from '../lib/servicemap';
 import { rangeWindow } from '../lib/promql';
-import { useQueryRange } from '../lib/range';
+import { useTimeRange } from '../lib/time';
 import { Panel, QueryView } from './States';
 import './servicemap.css';
 
@@ -50,7 +50,7 @@ export function ServiceMapPanel({
   onFocus: (service: string) => void;
   onOpenService: (service: string) => void;
 }) {
-  const range = useQueryRange();
+  const range = useTimeRange();
   const query = useQuery((signal) => loadGraph(range, signal), [range]);
   const answer = query.data;
   const model = useMemo(

@@ -3,7 +3,7 @@
 import { useMemo, useState } from 'react';
 import { type QueryState, useQuery } from '../lib/api';
 import { formatDurationNs, formatNumber, formatTime } from '../lib/format';
-import { type Range, useQueryRange } from '../lib/range';
+import { type Range, useTimeRange } from '../lib/time';
 import {
   DEFAULT_SORT,
   searchTraces,
@@ -20,7 +20,7 @@ import './traces-list.css';
 
 /** Traces matching `params` in the global time range (reloads on refresh). */
 export function useTraceSearch(params: TraceQuery): QueryState<TraceSummary[]> {
-  const range = useQueryRange();
+  const range = useTimeRange();
   const key = JSON.stringify(params);
   return useQuery((signal) => searchTraces(params, range, signal), [key, range]);
 }

@@ -2,7 +2,7 @@
 // `now-2d`) or absolute epoch milliseconds. Relative ranges are resolved
 // against the clock on every refresh tick; absolute ones (from drag-to-zoom or
 // the absolute inputs) stay put.
-import { useEffect, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { setParams, useLocation } from './url';
 
 export const DEFAULT_FROM = 'now-1h';
@@ -43,6 +43,12 @@ export function parseTime(text: string, now: number = Date.now()): number | null
   return Number.isNaN(parsed) ? null : parsed;
 }
 
+/** A resolved range in epoch milliseconds. */
+export interface Range {
+  from: number;
+  to: number;
+}
+
 export interface TimeRange {
   /** The expressions as in the URL. */
   rawFrom: string;
@@ -67,7 +73,11 @@ export function refreshNow(): void {
   tickListeners.forEach((listener) => listener());
 }
 
-/** The global time range of the URL, re-resolved on every refresh tick. */
+/**
+ * The global time range of the URL. Relative expressions are resolved when
+ * the URL changes and on each refresh tick — not on every render, so the
+ * numbers can be used as query dependencies.
+ */
 export function useTimeRange(): TimeRange {
   const { params } = useLocation();
   const rawFrom = params.get('from') ?? DEFAULT_FROM;
@@ -90,11 +100,12 @@ export function useTimeRange(): TimeRange {
     return () => window.clearInterval(timer);
   }, [refresh]);
 
-  // Resolved once per render, so relative ranges move with each tick.
-  const now = Date.now();
-  const from = parseTime(rawFrom, now) ?? now - 3_600_000;
-  const to = parseTime(rawTo, now) ?? now;
-  return { rawFrom, rawTo, from, to, refresh, tick };
+  return useMemo(() => {
+    const now = Date.now();
+    const from = parseTime(rawFrom, now) ?? now - 3_600_000;
+    const to = parseTime(rawTo, now) ?? now;
+    return { rawFrom, rawTo, from, to, refresh, tick };
+  }, [rawFrom, rawTo, refresh, tick]);
 }
 
 /** Sets an absolute range (drag-to-zoom); every panel follows. */

@@ -26,7 +26,7 @@ import {
   validAttrFilter,
   volumeSeries,
 } from '../lib/logs';
-import { type Range, useQueryRange } from '../lib/range';
+import { type Range, useTimeRange } from '../lib/time';
 import { setParamsWith } from '../lib/searchParams';
 import { useLocation } from '../lib/url';
 import './logs.css';
@@ -44,7 +44,7 @@ export default function Logs() {
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const filter = useMemo(() => logFilterFromParams(params), [filterKey]);
   const live = params.get('live') === '1';
-  const range = useQueryRange();
+  const range = useTimeRange();
 
   return (
     <div className="logs-page">

@@ -8,8 +8,7 @@ import { formatTime, formatValue } from '../lib/format';
 import { HOST_SERIES, systemPanels } from '../lib/hostmetrics';
 import type { ExploreQuery } from '../lib/promql';
 import { exploreParams, legendFor, rateWindow, readExploreQueries, toChartSeries } from '../lib/promql';
-import { type Range, useQueryRange } from '../lib/range';
-import { stepFor } from '../lib/time';
+import { stepFor, type Range, useTimeRange } from '../lib/time';
 import { href, onLinkClick, setParams, useLocation, useParam } from '../lib/url';
 import { Chart } from '../components/Chart';
 import { PromChartPanel } from '../components/PromChart';
@@ -22,11 +21,11 @@ export default function Metrics() {
   return (
     <>
       <nav className="metrics-tabs" aria-label="Metrics views">
-        <a href={href('/metrics')} onClick={onLinkClick} className={preset ? '' : 'active'} data-testid="metrics-tab-explore">
+        <a href={href('/explore')} onClick={onLinkClick} className={preset ? '' : 'active'} data-testid="metrics-tab-explore">
           Explore
         </a>
         <a
-          href={href('/metrics', { preset: 'system' })}
+          href={href('/explore', { preset: 'system' })}
           onClick={onLinkClick}
           className={preset === 'system' ? 'active' : ''}
           data-testid="metrics-preset-system"
@@ -45,7 +44,7 @@ const EMPTY_QUERY: ExploreQuery = { expr: '', legend: '', view: 'graph' };
 
 function Explorer() {
   const { params } = useLocation();
-  const range = useQueryRange();
+  const range = useTimeRange();
   const committed = readExploreQueries(params);
   const committedKey = JSON.stringify(committed);
   // What is typed but not run yet; follows the URL when it changes (back button, links).
@@ -261,7 +260,7 @@ function InstantTable({ expr, legend, range }: { expr: string; legend: string; r
 // --- System preset ------------------------------------------------------------------
 
 function SystemDashboard() {
-  const range = useQueryRange();
+  const range = useTimeRange();
   const [instance, setInstance] = useParam('instance');
   const instances = useQuery(
     (signal) =>

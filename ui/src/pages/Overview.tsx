@@ -11,7 +11,6 @@ import type { QueryState } from '../lib/api';
 import { hostCpuQuery, hostMemoryQuery } from '../lib/hostmetrics';
 import { defaultProfileType, fetchLabelValues, profileTypeLabel } from '../lib/profiles';
 import { rangeWindow, rateWindow, selector } from '../lib/promql';
-import { type Range, useQueryRange } from '../lib/range';
 import {
   errorRatioQuery,
   latencyQuery,
@@ -21,7 +20,7 @@ import {
   SPAN_METRICS,
   topRoutes,
 } from '../lib/spanmetrics';
-import { stepFor } from '../lib/time';
+import { stepFor, type Range, useTimeRange } from '../lib/time';
 import { href, onLinkClick, setParams, useParam } from '../lib/url';
 import type { ChartSeries } from '../components/Chart';
 import { Chart, colorAt } from '../components/Chart';
@@ -37,7 +36,7 @@ const TOP_ROUTES = 5;
 const TRACE_LIMIT = 100;
 
 export default function Overview() {
-  const range = useQueryRange();
+  const range = useTimeRange();
   const [service] = useParam('service');
   const [route, setRoute] = useParam('route');
   const choices = useQuery((signal) => loadServiceChoices(range, signal), [range]);

@@ -7,8 +7,7 @@ import { getJson, promInstant, promRange, useQuery } from '../lib/api';
 import { formatNumber, formatSeconds } from '../lib/format';
 import { rangeWindow, rateWindow } from '../lib/promql';
 import { errorRatioQuery, latencyQuery, rateQuery } from '../lib/spanmetrics';
-import { useQueryRange } from '../lib/range';
-import { stepFor } from '../lib/time';
+import { stepFor, useTimeRange } from '../lib/time';
 import { href, navigate, onLinkClick, useParam } from '../lib/url';
 import { ServiceMapPanel } from '../components/ServiceMap';
 import { Panel, QueryView } from '../components/States';
@@ -88,7 +87,7 @@ function sortRows(rows: ServiceRow[], sort: string): ServiceRow[] {
 }
 
 export default function Services() {
-  const range = useQueryRange();
+  const range = useTimeRange();
   const [sort, setSort] = useParam('sort', '-rate');
   const [filter, setFilter] = useParam('filter');
   const [focus, setFocus] = useParam('focus');

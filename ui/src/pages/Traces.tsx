@@ -6,7 +6,7 @@ import type { FormEvent } from 'react';
 import { Panel, QueryView } from '../components/States';
 import { TraceScatter, TraceTable, useTraceSearch } from '../components/TraceList';
 import { useQuery } from '../lib/api';
-import { useQueryRange } from '../lib/range';
+import { useTimeRange } from '../lib/time';
 import { hrefWith, setParamsWith } from '../lib/searchParams';
 import {
   DEFAULT_LIMIT,
@@ -44,7 +44,7 @@ function TraceSearch() {
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const query = useMemo(() => traceQueryFromParams(params), [search]);
   const sort = parseTraceSort(params.get('sort'));
-  const range = useQueryRange();
+  const range = useTimeRange();
   const results = useTraceSearch(query);
 
   // The trace view keeps the search in its URL, for its way back here.
@@ -86,7 +86,7 @@ const DURATION = /^\d+(\.\d+)?(ns|us|µs|ms|s|m|h|d|w)?$/;
 function SearchForm({ query }: { query: TraceQuery }) {
   const [draft, setDraft] = useState<TraceQuery>(() => ({ ...query, attr: query.attr ?? [] }));
   const [limitText, setLimitText] = useState(String(query.limit ?? DEFAULT_LIMIT));
-  const range = useQueryRange();
+  const range = useTimeRange();
   const services = useQuery((signal) => fetchServices(range, signal), [range]);
   const operations = useQuery(
     (signal) => (draft.service ? fetchOperations(draft.service, range, signal) : undefined),

@@ -86,7 +86,7 @@ async fn selection(
         selector,
         from,
         until,
-        span_ids: Vec::new(),
+        ..Selection::default()
     };
     if let Some(span_id) = params.span_id.as_deref().filter(|s| !s.is_empty()) {
         selection.span_ids.push(span_id.to_ascii_lowercase());
@@ -112,6 +112,7 @@ async fn selection(
     let mut approximate = selection;
     approximate.from = window.start;
     approximate.until = window.end.max(window.start + 1);
+    approximate.overlap = true;
     let services: Vec<String> = window.services.into_iter().collect();
     approximate
         .selector
@@ -132,7 +133,7 @@ async fn selection(
     Ok((
         approximate,
         Some(format!(
-            "approximate: no samples carry this trace's span ids, so this is every sample of {} during the trace ({} ms)",
+            "approximate: no samples carry this trace's span ids, so this is every profile of {} taken while the trace ran ({} ms)",
             services.join(", "),
             (window.end - window.start) / 1_000_000
         )),

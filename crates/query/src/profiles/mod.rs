@@ -31,6 +31,25 @@ pub struct Selection {
     pub until: i64,
     /// Only samples taken in these spans (lowercase hex), when not empty.
     pub span_ids: Vec<String>,
+    /// Samples whose profiling interval (`timestamp` + `duration_ns`)
+    /// overlaps the range, not only those stamped inside it: a 300 ms trace
+    /// lies inside one 10 s profile that started before it.
+    pub overlap: bool,
+}
+
+/// How far before a range an overlapping profile may start: longer than
+/// every SDK's upload interval (Pyroscope's Node.js SDK: 60 s).
+const MAX_PROFILE_DURATION: i64 = 10 * 60 * 1_000_000_000;
+
+impl Selection {
+    /// The earliest sample timestamp the selection can include.
+    fn earliest_timestamp(&self) -> i64 {
+        if self.overlap {
+            self.from.saturating_sub(MAX_PROFILE_DURATION)
+        } else {
+            self.from
+        }
+    }
 }
 
 /// Stacks (root first) with their summed values.
@@ -79,9 +98,18 @@ impl ProfileQueries {
 
     fn where_clause(&self, selection: &Selection) -> String {
         let mut conditions = vec![
-            format!("timestamp >= {}", time_literal(selection.from)),
+            format!(
+                "timestamp >= {}",
+                time_literal(selection.earliest_timestamp())
+            ),
             format!("timestamp < {}", time_literal(selection.until)),
         ];
+        if selection.overlap {
+            conditions.push(format!(
+                "CAST(timestamp AS BIGINT) + duration_ns > {}",
+                selection.from
+            ));
+        }
         if let Some(profile_type) = &selection.selector.profile_type {
             conditions.push(format!("profile_type = {}", literal(&profile_type.id())));
         }
@@ -227,7 +255,7 @@ impl ProfileQueries {
             return Ok(MergedStacks::default());
         }
         // Stacks live in the hour partitions of their samples.
-        let hour_start = selection.from.div_euclid(NANOS_PER_HOUR) * NANOS_PER_HOUR;
+        let hour_start = selection.earliest_timestamp().div_euclid(NANOS_PER_HOUR) * NANOS_PER_HOUR;
         let services: Vec<String> = services.iter().map(|s| literal(s)).collect();
         let sql = format!(
             "SELECT stack_id, frames FROM profile_stacks WHERE timestamp >= {} AND timestamp < {} AND service_name IN ({})",

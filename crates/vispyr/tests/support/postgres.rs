@@ -137,4 +137,3 @@ pub fn start_postgres(dir: &Path) -> Postgres {
     }
     Postgres { port, server }
 }
-
