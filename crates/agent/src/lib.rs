@@ -4,6 +4,7 @@
 //! work unchanged) and pushes them with Prometheus remote write.
 
 pub mod host;
+pub mod outgoing;
 pub mod push;
 
 use std::path::PathBuf;
@@ -33,7 +34,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
-    let pusher = push::RemoteWrite::new(&config.server)?;
+    let urls = outgoing::ServerUrls::new(&config.server, None)?;
+    let sink: Box<dyn outgoing::Sink> = Box::new(outgoing::DirectSender::new(urls)?);
     let collector = host::Collector::new(config.proc_root.clone(), config.instance.clone());
     tracing::info!(server = %config.server, instance = %config.instance,
         interval = ?config.interval, "agent started: host metrics");
@@ -47,7 +49,11 @@ pub async fn run(
         }
         let collector = collector.clone();
         let samples = tokio::task::spawn_blocking(move || collector.collect()).await?;
-        if let Err(error) = pusher.push(&samples).await {
+        let sent = match push::request(&samples) {
+            Ok(request) => sink.send(request).await.map_err(anyhow::Error::from),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = sent {
             tracing::warn!(%error, samples = samples.len(), "pushing host metrics failed");
         }
     }

@@ -1,51 +1,22 @@
 //! Prometheus remote write 1.0 (snappy-compressed protobuf) to the server's
 //! `/prometheus/api/v1/write`.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use prost::Message;
 use vispyr_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
 use vispyr_scrape::Sample as ScrapedSample;
 
-pub struct RemoteWrite {
-    client: reqwest::Client,
-    url: String,
-}
+use crate::outgoing::{Endpoint, Outgoing};
 
-impl RemoteWrite {
-    pub fn new(server: &str) -> anyhow::Result<RemoteWrite> {
-        let base = server.trim_end_matches('/');
-        if !base.starts_with("http://") && !base.starts_with("https://") {
-            bail!("--server must be an http:// or https:// URL, got {server:?}");
-        }
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .context("cannot build the HTTP client")?;
-        Ok(RemoteWrite {
-            client,
-            url: format!("{base}/prometheus/api/v1/write"),
-        })
-    }
-
-    pub async fn push(&self, samples: &[ScrapedSample]) -> anyhow::Result<()> {
-        let body = encode(samples)?;
-        let response = self
-            .client
-            .post(&self.url)
-            .header("Content-Type", "application/x-protobuf")
-            .header("Content-Encoding", "snappy")
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-            .body(body)
-            .send()
-            .await
-            .with_context(|| format!("POST {}", self.url))?;
-        let status = response.status();
-        if !status.is_success() {
-            let text = response.text().await.unwrap_or_default();
-            bail!("POST {} → {status}: {}", self.url, text.trim());
-        }
-        Ok(())
-    }
+/// A remote write request of `samples` for the server's `:4040`.
+pub fn request(samples: &[ScrapedSample]) -> anyhow::Result<Outgoing> {
+    Ok(Outgoing {
+        endpoint: Endpoint::Http,
+        path_and_query: "/prometheus/api/v1/write".to_string(),
+        content_type: "application/x-protobuf".to_string(),
+        content_encoding: Some("snappy".to_string()),
+        body: encode(samples)?,
+    })
 }
 
 /// One time series per sample (each collection has one point per series).
