@@ -67,3 +67,15 @@ export function assert(condition, message) {
 export function url(path) {
   return `${BASE}${path}`;
 }
+
+/** Waits until `selector` matches at least `minimum` elements; returns the count. */
+export async function waitForCount(page, selector, minimum, what, timeoutMs = 25_000) {
+  const deadline = Date.now() + timeoutMs;
+  let count = 0;
+  while (Date.now() < deadline) {
+    count = await page.locator(selector).count();
+    if (count >= minimum) return count;
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`${what}: ${count} of ${selector}, wanted at least ${minimum}`);
+}

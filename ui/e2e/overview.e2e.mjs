@@ -1,18 +1,6 @@
 // End-to-end checks of the Overview, Services, Metrics and SQL pages against
 // the real system's span metrics, service graph and node_exporter series.
-import { assert, check, screenshot, url } from './harness.mjs';
-
-/** Waits until `selector` matches at least `minimum` elements. */
-async function waitForCount(page, selector, minimum, what) {
-  const deadline = Date.now() + 25_000;
-  let count = 0;
-  while (Date.now() < deadline) {
-    count = await page.locator(selector).count();
-    if (count >= minimum) return count;
-    await page.waitForTimeout(250);
-  }
-  throw new Error(`${what}: ${count} of ${selector}, wanted at least ${minimum}`);
-}
+import { assert, check, screenshot, url, waitForCount } from './harness.mjs';
 
 /** A chart inside `container` that has at least one series. */
 function chartWithData(container) {

@@ -1,7 +1,7 @@
 // End-to-end checks of the Traces and Logs pages and the links between
 // traces, logs and profiles, against data sent by real SDK clients (the Rust
 // test ui_e2e.rs passes what they sent in E2E_EXPECT).
-import { assert, check, screenshot, url } from './harness.mjs';
+import { assert, check, screenshot, url, waitForCount } from './harness.mjs';
 
 const PATH_TIMEOUT = 15_000;
 
@@ -9,17 +9,6 @@ async function waitForPath(page, test, what) {
   await page.waitForURL((u) => test(new URL(u)), { timeout: PATH_TIMEOUT }).catch(() => {
     throw new Error(`expected ${what}, the page is at ${page.url()}`);
   });
-}
-
-async function waitForCount(page, selector, minimum, what) {
-  const deadline = Date.now() + 20_000;
-  let count = 0;
-  while (Date.now() < deadline) {
-    count = await page.locator(selector).count();
-    if (count >= minimum) return count;
-    await page.waitForTimeout(250);
-  }
-  throw new Error(`${what}: ${count} of ${selector}, wanted at least ${minimum}`);
 }
 
 export async function traceChecks(page, expect) {

@@ -53,17 +53,6 @@ const INVENTORY_REQUESTS: f64 = CHECKOUTS + FAILS;
 const LEGACY_DELAY_MS: u64 = 300;
 const LEGACY_DELAY_SECONDS: f64 = LEGACY_DELAY_MS as f64 / 1000.0;
 
-/// Short connector intervals so the test does not wait 15 s. `wait` must cover
-/// the gap between frontend's and inventory's exports (both flush at the end,
-/// within a few milliseconds) — and is how long virtual-node edges take.
-const CONFIG: &str = r#"connectors:
-  span_metrics:
-    flush_interval: 1s
-  service_graph:
-    flush_interval: 1s
-    wait: 3s
-"#;
-
 // --- The system -----------------------------------------------------------------
 
 /// What system.mjs prints.
@@ -438,7 +427,7 @@ fn instrumented_node_system_issue_5() {
     let started = Instant::now();
     let temp = tempfile::tempdir().unwrap();
     let postgres = support::postgres::start_postgres(&temp.path().join("pg"));
-    let server = Server::start_in(&temp.path().join("data"), CONFIG);
+    let server = Server::start_in(&temp.path().join("data"), support::FAST_CONNECTORS);
 
     let mut command = support::node_command("system.mjs");
     command

@@ -16,13 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::{Guard, Server, free_port, node_command, repo_root, require, wait_http_ok};
 
-const CONFIG: &str = r#"connectors:
-  span_metrics:
-    flush_interval: 1s
-  service_graph:
-    flush_interval: 1s
-    wait: 3s
-scrape_configs:
+const SCRAPE: &str = r#"scrape_configs:
   - job_name: node
     scrape_interval: 1s
     static_configs:
@@ -105,7 +99,11 @@ fn every_page_renders_real_data_in_chromium() {
     );
     let server = Server::start_in(
         &temp.path().join("data"),
-        &CONFIG.replace("NODE_PORT", &node_port.to_string()),
+        &format!(
+            "{}{}",
+            support::FAST_CONNECTORS,
+            SCRAPE.replace("NODE_PORT", &node_port.to_string())
+        ),
     );
 
     // Profiles of "frontend" while the system runs, so the frontend's traces

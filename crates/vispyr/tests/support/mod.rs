@@ -15,6 +15,18 @@ use serde_json::{Value, json};
 
 pub mod postgres;
 
+/// Config with short connector intervals so tests do not wait 15 s. `wait`
+/// must cover the gap between two services' exports of one trace (the system
+/// test's services flush at the end, within milliseconds of each other) — and
+/// is how long virtual-node edges take to appear.
+pub const FAST_CONNECTORS: &str = r#"connectors:
+  span_metrics:
+    flush_interval: 1s
+  service_graph:
+    flush_interval: 1s
+    wait: 3s
+"#;
+
 /// A trace export of `spans` from a resource whose `service.name` is `service`.
 pub fn trace_request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
