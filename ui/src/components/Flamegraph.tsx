@@ -252,6 +252,12 @@ export function Flamegraph({
     const leftAll = root.diff?.leftTotal ?? 0;
     const rightAll = root.diff?.rightTotal ?? 0;
     const filtering = matches !== undefined || selected !== undefined;
+    // Rectangles are batched into one path per colour (and labels per text
+    // colour): switching fillStyle per rectangle dominated the paint time of
+    // large trees.
+    const fills = new Map<string, number[]>();
+    const faded = new Map<string, number[]>();
+    const labels: { x: number; y: number; text: string; dim: boolean }[] = [];
     for (let depth = 0; depth < rowCount; depth++) {
       const y = (inverted ? rowCount - 1 - depth : depth) * ROW_HEIGHT;
       for (const rect of layout.rows[depth] ?? []) {
@@ -267,15 +273,33 @@ export function Flamegraph({
         else if (node.other) fill = OTHER_COLOR;
         else if (node.diff) fill = diffColor(diffChange(node.diff, leftAll, rightAll));
         else fill = tagColor(node, tagColors) ?? (isRoot ? OTHER_COLOR : frameColor(node.name));
-        context.globalAlpha = rect.ancestor ? 0.55 : 1;
-        context.fillStyle = fill;
-        context.fillRect(px + 0.5, y + 0.5, Math.max(pw - 1, 0.5), ROW_HEIGHT - 1);
+        // Zoom ancestors are drawn faded, in batches of their own.
+        const batches = rect.ancestor ? faded : fills;
+        let batch = batches.get(fill);
+        if (!batch) batches.set(fill, (batch = []));
+        batch.push(px + 0.5, y + 0.5, Math.max(pw - 1, 0.5));
         if (pw > 3 * charWidth) {
-          const label = fitLabel(node.name, Math.floor((pw - 8) / charWidth));
-          context.fillStyle = filtering && !highlighted && !isRoot ? dimmedText : '#1b1f24';
-          context.fillText(label, px + 4, y + ROW_HEIGHT / 2 + 0.5);
+          const text = fitLabel(node.name, Math.floor((pw - 8) / charWidth));
+          labels.push({ x: px + 4, y: y + ROW_HEIGHT / 2 + 0.5, text, dim: filtering && !highlighted && !isRoot });
         }
       }
+    }
+    for (const [batches, alpha] of [
+      [fills, 1],
+      [faded, 0.55],
+    ] as const) {
+      context.globalAlpha = alpha;
+      for (const [fill, batch] of batches) {
+        context.fillStyle = fill;
+        context.beginPath();
+        for (let i = 0; i < batch.length; i += 3) context.rect(batch[i], batch[i + 1], batch[i + 2], ROW_HEIGHT - 1);
+        context.fill();
+      }
+    }
+    context.globalAlpha = 1;
+    for (const dim of [false, true]) {
+      context.fillStyle = dim ? dimmedText : '#1b1f24';
+      for (const label of labels) if (label.dim === dim) context.fillText(label.text, label.x, label.y);
     }
     context.globalAlpha = 1;
     if (hovered && hovered.depth < rowCount) {
