@@ -23,6 +23,16 @@ function describe(rawFrom: string, rawTo: string, from: number, to: number): str
   return `${formatTime(from)} → ${formatTime(to)}`;
 }
 
+/** Drawn, not an emoji: emoji fonts are missing on many servers and kiosks. */
+function ClockIcon() {
+  return (
+    <svg width="13" height="13" viewBox="0 0 16 16" aria-hidden="true" style={{ verticalAlign: -2 }}>
+      <circle cx="8" cy="8" r="6.5" fill="none" stroke="currentColor" strokeWidth="1.5" />
+      <path d="M8 4.5V8l2.5 1.5" fill="none" stroke="currentColor" strokeWidth="1.5" strokeLinecap="round" />
+    </svg>
+  );
+}
+
 export function TimePicker() {
   const range = useTimeRange();
   const [open, setOpen] = useState(false);
@@ -47,7 +57,7 @@ export function TimePicker() {
   return (
     <div className="time-picker">
       <button className="time-picker-button" onClick={() => setOpen(!open)} data-testid="time-picker">
-        🕑 {describe(range.rawFrom, range.rawTo, range.from, range.to)}
+        <ClockIcon /> {describe(range.rawFrom, range.rawTo, range.from, range.to)}
       </button>
       <select
         aria-label="Auto refresh"
