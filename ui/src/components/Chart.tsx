@@ -4,14 +4,10 @@ import { useEffect, useMemo, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { formatTime, formatValue } from '../lib/format';
+import { type ChartSeries, alignSeries, stackSeries } from '../lib/series';
 import { zoomTo } from '../lib/time';
 
-export interface ChartSeries {
-  label: string;
-  /** `[epoch ms, value]` pairs, ascending by time. */
-  points: [number, number][];
-  color?: string;
-}
+export type { ChartSeries } from '../lib/series';
 
 export const PALETTE = [
   '#3b82f6',
@@ -30,22 +26,6 @@ export function colorAt(index: number): string {
   return PALETTE[index % PALETTE.length];
 }
 
-/** Joins series on one shared, sorted x axis (seconds), with gaps as null. */
-export function alignSeries(series: ChartSeries[]): uPlot.AlignedData {
-  const xs = new Set<number>();
-  series.forEach((s) => s.points.forEach(([t]) => xs.add(t)));
-  const times = [...xs].sort((a, b) => a - b);
-  const index = new Map(times.map((t, i) => [t, i]));
-  const columns = series.map((s) => {
-    const column: (number | null)[] = new Array(times.length).fill(null);
-    s.points.forEach(([t, v]) => {
-      column[index.get(t)!] = Number.isFinite(v) ? v : null;
-    });
-    return column;
-  });
-  return [times.map((t) => t / 1000), ...columns] as uPlot.AlignedData;
-}
-
 function cssVar(name: string, fallback: string): string {
   const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   return value || fallback;
@@ -59,7 +39,7 @@ export function Chart({
   range,
   onPointClick,
   onSelect,
-  stacked: _stacked,
+  stacked = false,
 }: {
   series: ChartSeries[];
   unit?: string;
@@ -72,11 +52,15 @@ export function Chart({
   onPointClick?: (seriesIndex: number, time: number, value: number) => void;
   /** Called with a dragged-across range (epoch ms) instead of zooming the global range. */
   onSelect?: (fromMs: number, toMs: number) => void;
+  /** Each series drawn on top of the ones before it (volume histograms). */
   stacked?: boolean;
 }) {
   const container = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const data = useMemo(() => alignSeries(series), [series]);
+  const aligned = useMemo(() => alignSeries(series), [series]);
+  // Stacked: series i is drawn at the sum of series 0..i, the tallest first
+  // so the others paint over it; legends still show each series' own value.
+  const { data, order } = useMemo(() => stackSeries(aligned, stacked), [aligned, stacked]);
   const clickRef = useRef(onPointClick);
   clickRef.current = onPointClick;
   const selectRef = useRef(onSelect);
@@ -116,7 +100,8 @@ export function Chart({
       ],
       series: [
         { value: (_u, v) => (v == null ? '' : formatTime(v * 1000)) },
-        ...series.map((s, i) => {
+        ...order.map((i) => {
+          const s = series[i];
           const color = s.color ?? colorAt(i);
           return {
             label: s.label,
@@ -126,7 +111,10 @@ export function Chart({
             paths,
             spanGaps: false,
             points: mode === 'points' ? { show: true, size: 7, fill: color, stroke: color } : { show: false },
-            value: (_u: uPlot, v: number | null) => (v == null ? '' : formatValue(v, unit)),
+            value: (_u: uPlot, v: number | null, _s: number, idx: number | null) => {
+              const own = stacked && idx != null ? aligned[i + 1][idx] : v;
+              return own == null ? '' : formatValue(own as number, unit);
+            },
           } as uPlot.Series;
         }),
       ],
@@ -163,7 +151,7 @@ export function Chart({
         }
       }
       if (best > 0 && bestDistance < 12)
-        clickRef.current(best - 1, instance.data[0][idx] * 1000, instance.data[best][idx] as number);
+        clickRef.current(order[best - 1], instance.data[0][idx] * 1000, aligned[order[best - 1] + 1][idx] as number);
     };
     instance.over.addEventListener('click', onClick);
     const observer = new ResizeObserver(() => {
@@ -175,7 +163,7 @@ export function Chart({
       instance.destroy();
       plot.current = null;
     };
-  }, [data, height, mode, unit, range?.from, range?.to, series.length]);
+  }, [data, order, aligned, stacked, height, mode, unit, range?.from, range?.to, series.length]);
 
   // The shown range and series count as attributes, for end-to-end tests.
   return (
