@@ -3,11 +3,15 @@
 //! node_exporter's names and labels (so dashboards built for node_exporter
 //! work unchanged) and pushes them with Prometheus remote write.
 
+pub mod forward;
 pub mod host;
+pub mod logs;
 pub mod outgoing;
+pub mod profiler;
 pub mod push;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -25,17 +29,61 @@ pub struct AgentConfig {
     pub instance: String,
     /// Where procfs is mounted (`/proc`; a container may mount the host's elsewhere).
     pub proc_root: PathBuf,
+    /// The server's OTLP/HTTP URL (default: port 4318 on `server`'s host).
+    pub otlp_http: Option<String>,
+    /// The local OTLP and Pyroscope listeners for apps on this host.
+    pub listen: forward::listen::ListenConfig,
+    /// The bounds of the on-disk queue in `<data_dir>/queue`.
+    pub queue: forward::QueueConfig,
+    /// The CPU profiler (`None`: off).
+    pub profiler: Option<profiler::ProfilerConfig>,
+    /// The log files to tail (no sources: off).
+    pub logs: logs::LogsConfig,
 }
 
-/// Collects and pushes host metrics every `interval` until `stop` resolves.
+/// Until `stop` resolves: serves the local OTLP and Pyroscope listeners,
+/// collects host metrics every `interval`, and forwards all of it to the
+/// server through the on-disk queue ([`forward`]).
 pub async fn run(
     config: AgentConfig,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
-    let urls = outgoing::ServerUrls::new(&config.server, None)?;
-    let sink: Box<dyn outgoing::Sink> = Box::new(outgoing::DirectSender::new(urls)?);
+    let urls = outgoing::ServerUrls::new(&config.server, config.otlp_http.as_deref())?;
+    let sender = outgoing::DirectSender::new(urls)?;
+    // Every producer sends through the on-disk queue; `delivery` empties it.
+    let (forwarder, delivery) = forward::Forwarder::open(
+        &config.data_dir.join("queue"),
+        config.queue.clone(),
+        forward::DeliveryConfig::default(),
+    )?;
+    let sink: Arc<dyn outgoing::Sink> = forwarder.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = receiver.wait_for(|stop| *stop).await;
+    };
+    let listeners =
+        forward::listen::start(&config.listen, Arc::clone(&sink), stop_rx.clone()).await?;
+    let delivery = tokio::spawn(delivery.run(sender, stopped(stop_rx.clone())));
+    let profiler = config.profiler.clone().map(|profiler_config| {
+        let (sink, stop) = (Arc::clone(&sink), stopped(stop_rx.clone()));
+        tokio::spawn(async move {
+            if let Err(error) = profiler::run(profiler_config, sink, stop).await {
+                tracing::error!(error = format!("{error:#}"), "the CPU profiler stopped");
+            }
+        })
+    });
+    let log_tailer = config.logs.is_enabled().then(|| {
+        let (sink, stop) = (Arc::clone(&sink), stopped(stop_rx.clone()));
+        let (logs_config, data_dir) = (config.logs.clone(), config.data_dir.clone());
+        let host_name = config.instance.clone();
+        tokio::spawn(async move {
+            if let Err(error) = logs::run(logs_config, &data_dir, &host_name, sink, stop).await {
+                tracing::error!(%error, "log tailing stopped");
+            }
+        })
+    });
     let collector = host::Collector::new(config.proc_root.clone(), config.instance.clone());
     tracing::info!(server = %config.server, instance = %config.instance,
         interval = ?config.interval, "agent started: host metrics");
@@ -57,5 +105,17 @@ pub async fn run(
             tracing::warn!(%error, samples = samples.len(), "pushing host metrics failed");
         }
     }
+    // Listeners first (requests in flight are queued and answered), then
+    // delivery; what is still queued is delivered after the next start.
+    let _ = stop_tx.send(true);
+    listeners.join().await;
+    if let Some(profiler) = profiler {
+        let _ = profiler.await; // its last profile goes into the queue
+    }
+    if let Some(log_tailer) = log_tailer {
+        let _ = log_tailer.await; // a batch being sent goes into the queue
+    }
+    let _ = delivery.await;
+    forwarder.close();
     Ok(())
 }

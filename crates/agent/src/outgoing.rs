@@ -114,30 +114,41 @@ impl DirectSender {
         Ok(DirectSender { client, urls })
     }
 
-    /// One POST; maps the answer to [`SendError`] (4xx but 429 is a rejection).
+    /// One POST; maps the answer to [`SendError`] (4xx but 408 and 429 is a
+    /// rejection). An empty `content_type` sends no `Content-Type`.
     pub async fn post(&self, request: &Outgoing) -> Result<(), SendError> {
         let url = self.urls.url(request);
-        let mut builder = self
-            .client
-            .post(&url)
-            .header("Content-Type", &request.content_type)
-            .body(request.body.clone());
+        let mut builder = self.client.post(&url).body(request.body.clone());
+        if !request.content_type.is_empty() {
+            builder = builder.header("Content-Type", &request.content_type);
+        }
         if let Some(encoding) = &request.content_encoding {
             builder = builder.header("Content-Encoding", encoding);
         }
-        let response = builder
-            .send()
-            .await
-            .map_err(|error| SendError::Other(anyhow::anyhow!("POST {url}: {error}")))?;
+        let response = builder.send().await.map_err(|error| {
+            // reqwest's message hides the cause ("connection refused").
+            let mut message = format!("POST {url}: {error}");
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            SendError::Other(anyhow::anyhow!(message))
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
         let text = response.text().await.unwrap_or_default();
+        // Error bodies may be protobuf (`google.rpc.Status`): keep the text.
+        let text: String = text
+            .chars()
+            .filter(|c| !c.is_control() && *c != char::REPLACEMENT_CHARACTER)
+            .collect();
         let message = format!("POST {url} → {status}: {}", text.trim());
         if status.as_u16() == 429 || status.as_u16() == 503 || status.as_u16() == 507 {
             Err(SendError::Full(message))
-        } else if status.is_client_error() {
+        } else if status.is_client_error() && status.as_u16() != 408 {
             Err(SendError::Rejected(message))
         } else {
             Err(SendError::Other(anyhow::anyhow!(message)))

@@ -2,6 +2,7 @@
 //! embedded store; `vispyr sql` queries a running server.
 
 mod agent;
+mod init;
 mod serve;
 mod sql;
 
@@ -29,8 +30,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a SQL query against a server and print the result.
     Sql(sql::SqlArgs),
-    /// Run the host agent: host metrics (node_exporter names) pushed to a server.
-    Agent(agent::AgentArgs),
+    /// Run the host agent: host metrics and the apps' telemetry, forwarded to a server.
+    Agent(Box<agent::AgentArgs>),
+    /// Print (or --write) the instrumentation that sends an app's telemetry here.
+    Init(init::InitArgs),
 }
 
 /// Logs to stderr; `RUST_LOG` chooses the level (default `info`).
@@ -49,7 +52,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Sql(args) => sql::run(args),
-        Command::Agent(args) => agent::run(args),
+        Command::Agent(args) => agent::run(*args),
+        Command::Init(args) => init::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -142,6 +142,23 @@ fn every_page_renders_real_data_in_chromium() {
         Duration::from_secs(30),
         || prom_count(&server, "traces_service_graph_request_total") >= 3,
     );
+    // The overview's RED panels are rates: each series needs two flushed
+    // points inside the window before the page asks (it does not refresh).
+    wait_until(
+        "span metric rates",
+        &server,
+        Duration::from_secs(30),
+        || {
+            prom_count(
+                &server,
+                r#"rate(traces_spanmetrics_calls_total{service="frontend", status_code="STATUS_CODE_ERROR"}[1m])"#,
+            ) > 0
+                && prom_count(
+                    &server,
+                    r#"rate(traces_spanmetrics_latency_bucket{service="frontend"}[1m])"#,
+                ) > 0
+        },
+    );
     wait_until("host metrics", &server, Duration::from_secs(30), || {
         prom_count(&server, "node_cpu_seconds_total") > 0
             && prom_count(&server, "node_memory_MemAvailable_bytes") > 0
