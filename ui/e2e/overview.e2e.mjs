@@ -9,7 +9,8 @@ function chartWithData(container) {
 
 export async function overviewChecks(page, expect) {
   await check('overview', async () => {
-    await page.goto(url('/?service=frontend'));
+    // The last 5 minutes: steps of about a second, so the newest rates count.
+    await page.goto(url('/?service=frontend&from=now-5m'));
     for (const panel of [
       'overview-request-rate',
       'overview-error-rate',
