@@ -9,3 +9,4 @@ pub mod pprof;
 pub mod prometheus;
 pub mod pyroscope;
 pub mod querier;
+pub mod rpc;

@@ -17,7 +17,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes};
-use prost::Message;
 use tonic::body::Body;
 use tonic::codec::{
     Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder,
@@ -176,49 +175,9 @@ fn status_of(error: SendError) -> Status {
 /// A status with a `google.rpc.RetryInfo` detail: OTLP clients retry
 /// RESOURCE_EXHAUSTED only when it is there, after the delay it gives.
 fn retryable(code: Code, message: String, retry_after: Duration) -> Status {
-    #[derive(Clone, PartialEq, prost::Message)]
-    struct ProtoDuration {
-        #[prost(int64, tag = "1")]
-        seconds: i64,
-        #[prost(int32, tag = "2")]
-        nanos: i32,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    struct RetryInfo {
-        #[prost(message, optional, tag = "1")]
-        retry_delay: Option<ProtoDuration>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    struct Any {
-        #[prost(string, tag = "1")]
-        type_url: String,
-        #[prost(bytes = "vec", tag = "2")]
-        value: Vec<u8>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    struct RpcStatus {
-        #[prost(int32, tag = "1")]
-        code: i32,
-        #[prost(string, tag = "2")]
-        message: String,
-        #[prost(message, repeated, tag = "3")]
-        details: Vec<Any>,
-    }
-    let retry_info = RetryInfo {
-        retry_delay: Some(ProtoDuration {
-            seconds: i64::try_from(retry_after.as_secs()).unwrap_or(1),
-            nanos: 0,
-        }),
-    };
-    let details = RpcStatus {
-        code: code as i32,
-        message: message.clone(),
-        details: vec![Any {
-            type_url: "type.googleapis.com/google.rpc.RetryInfo".to_string(),
-            value: retry_info.encode_to_vec(),
-        }],
-    };
-    Status::with_details(code, message, Bytes::from(details.encode_to_vec()))
+    let details =
+        vispyr_proto::rpc::retry_status_details(code as i32, &message, retry_after.as_secs());
+    Status::with_details(code, message, Bytes::from(details))
 }
 
 fn compression() -> EnabledCompressionEncodings {
