@@ -1,7 +1,8 @@
 //! `vispyr agent`: runs on every host next to the apps and sends what the
-//! server cannot see by itself. This part collects host metrics with
-//! node_exporter's names and labels (so dashboards built for node_exporter
-//! work unchanged) and pushes them with Prometheus remote write.
+//! server cannot see by itself: host metrics with node_exporter's names
+//! ([`host`]), log files ([`logs`]), CPU profiles ([`profiler`]) and the
+//! apps' own OTLP and Pyroscope traffic ([`forward`]), all delivered through
+//! one on-disk queue (docs/agent.md).
 
 pub mod forward;
 pub mod host;
